@@ -1,0 +1,52 @@
+"""Exceptions raised by contagion.
+
+Every error the package raises on purpose derives from :class:`ContagionError`, so a caller
+(and the CLI) can tell a user-facing problem from a bug with one ``except`` clause.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ContagionError", "QueryError", "SchemaError"]
+
+
+class ContagionError(Exception):
+    """Root of every error contagion raises deliberately."""
+
+
+class SchemaError(ContagionError):
+    """A dataset table does not satisfy the data contract.
+
+    The message names the table, the file, the column and the first offending rows, so the
+    user can find and fix the input without reading code.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        file: str | None = None,
+        column: str | None = None,
+        rows: list[int] | None = None,
+    ) -> None:
+        self.table = table
+        self.file = file
+        self.column = column
+        self.rows = rows or []
+        where = []
+        if table is not None:
+            where.append(f"table {table!r}")
+        if file is not None:
+            where.append(f"file {file}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        if self.rows:
+            shown = ", ".join(str(r) for r in self.rows[:5])
+            more = f" (and {len(self.rows) - 5} more)" if len(self.rows) > 5 else ""
+            where.append(f"rows {shown}{more}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class QueryError(ContagionError):
+    """A shipped query is unknown, or its parameters are missing or malformed."""

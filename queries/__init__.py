@@ -1,0 +1,1 @@
+"""SQL relations run by DuckDB over the dataset tables; read through contagion.resources."""
