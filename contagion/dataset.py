@@ -105,8 +105,9 @@ class Dataset:
                 try:
                     raw = pq.read_table(file)
                 except (pa.ArrowInvalid, OSError) as exc:
-                    raise SchemaError(f"not a readable Parquet file: {exc}", table=name,
-                                      file=str(file)) from None
+                    raise SchemaError(
+                        f"not a readable Parquet file: {exc}", table=name, file=str(file)
+                    ) from None
                 table = conform(raw, spec, file=str(file))
                 validate_values(table, spec, file=str(file))
                 files[name].append((str(file), table))
@@ -194,8 +195,9 @@ def _to_arrow(given: pa.Table | pd.DataFrame, spec: TableSpec) -> pa.Table:
             return pa.Table.from_pandas(given, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise SchemaError(f"cannot convert DataFrame: {exc}", table=spec.name) from None
-    raise SchemaError(f"expected a pyarrow Table or pandas DataFrame, got {type(given).__name__}",
-                      table=spec.name)
+    raise SchemaError(
+        f"expected a pyarrow Table or pandas DataFrame, got {type(given).__name__}", table=spec.name
+    )
 
 
 def _files_hint(parts: list[tuple[str | None, pa.Table]]) -> str | None:

@@ -56,9 +56,7 @@ class QueryParam:
                 return text.lower() in {"true", "1"}
             return kind(text)
         except ValueError:
-            raise QueryError(
-                f"parameter {self.name!r} expects {self.type}, got {text!r}"
-            ) from None
+            raise QueryError(f"parameter {self.name!r} expects {self.type}, got {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,8 @@ class QuerySpec:
 def query_spec(name: str) -> QuerySpec:
     """Parse the header of shipped query ``name``."""
     sql = query_sql(name)
-    title, grain, key = "", "", ()
+    title, grain = "", ""
+    key: tuple[str, ...] = ()
     params: list[QueryParam] = []
     for line in sql.splitlines():
         if not line.startswith("--"):
@@ -116,9 +115,7 @@ def query_spec(name: str) -> QuerySpec:
             default_text = m["default"]
             default = None
             if default_text is not None:
-                default = (
-                    default_text.lower() == "true" if kind is bool else kind(default_text)
-                )
+                default = default_text.lower() == "true" if kind is bool else kind(default_text)
             params.append(QueryParam(m["name"], m["type"], default, (m["doc"] or "").strip()))
     return QuerySpec(name, title, grain, key, tuple(params), sql)
 
@@ -165,7 +162,7 @@ class Store:
         bound = spec.bind(params or {})
         self._ensure_views(spec.sql, (name,))
         try:
-            return self.con.execute(_body(spec.sql), bound).fetch_arrow_table()
+            return _arrow(self.con.execute(_body(spec.sql), bound))
         except duckdb.Error as exc:
             raise QueryError(f"query {name!r} failed: {exc}") from None
 
@@ -173,12 +170,19 @@ class Store:
         """Run raw SQL (shipped relations are available by name); values are bound."""
         self._ensure_views(text)
         try:
-            return self.con.execute(text, params or {}).fetch_arrow_table()
+            return _arrow(self.con.execute(text, params or {}))
         except duckdb.Error as exc:
             raise QueryError(f"SQL failed: {exc}") from None
 
     def close(self) -> None:
         self.con.close()
+
+
+def _arrow(result: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The result as an Arrow table (the method's name differs across DuckDB releases)."""
+    fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+    table: pa.Table = fetch()
+    return table
 
 
 def _strip_comments(sql: str) -> str:

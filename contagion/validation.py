@@ -54,7 +54,9 @@ def conform(table: pa.Table, spec: TableSpec, *, file: str | None = None) -> pa.
     if missing:
         raise SchemaError(
             f"missing column(s) {', '.join(missing)}; expected {', '.join(spec.column_names)}",
-            table=spec.name, file=file, column=missing[0],
+            table=spec.name,
+            file=file,
+            column=missing[0],
         )
     arrays = []
     for col in spec.columns:
@@ -62,7 +64,9 @@ def conform(table: pa.Table, spec: TableSpec, *, file: str | None = None) -> pa.
         if not _compatible(arr.type, col.type):
             raise SchemaError(
                 f"has type {arr.type}, expected {col.type}",
-                table=spec.name, file=file, column=col.name,
+                table=spec.name,
+                file=file,
+                column=col.name,
             )
         if arr.type != col.type:
             try:
@@ -70,7 +74,9 @@ def conform(table: pa.Table, spec: TableSpec, *, file: str | None = None) -> pa.
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise SchemaError(
                     f"cannot be converted from {arr.type} to {col.type}: {exc}",
-                    table=spec.name, file=file, column=col.name,
+                    table=spec.name,
+                    file=file,
+                    column=col.name,
                 ) from None
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=spec.schema)
@@ -86,7 +92,11 @@ def _flat(arr: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray | None]:
 
 
 def _fail(
-    spec: TableSpec, col: Column, file: str | None, mask: pa.Array, parents: np.ndarray | None,
+    spec: TableSpec,
+    col: Column,
+    file: str | None,
+    mask: pa.Array,
+    parents: np.ndarray | None,
     message: str,
 ) -> None:
     filled = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
@@ -96,7 +106,10 @@ def _fail(
     rows = np.unique(parents[idx]) if parents is not None else idx
     raise SchemaError(
         f"{message} ({len(rows)} row(s))",
-        table=spec.name, file=file, column=col.name, rows=[int(r) for r in rows],
+        table=spec.name,
+        file=file,
+        column=col.name,
+        rows=[int(r) for r in rows],
     )
 
 
@@ -118,18 +131,24 @@ def validate_values(table: pa.Table, spec: TableSpec, *, file: str | None = None
             _fail(spec, col, file, pc.less(values, 0), parents, "must not be negative")
         if col.choices:
             bad = pc.invert(pc.is_in(values, value_set=pa.array(col.choices)))
-            _fail(spec, col, file, bad, parents,
-                  f"must be one of {', '.join(col.choices)}")
+            _fail(spec, col, file, bad, parents, f"must be one of {', '.join(col.choices)}")
         if col.raw_uint or col.raw_int:
             pattern = _UINT_PATTERN if col.raw_uint else _INT_PATTERN
             what = "a non-negative integer" if col.raw_uint else "an integer"
             bad = pc.invert(pc.match_substring_regex(values, pattern))
             _fail(spec, col, file, bad, parents, f"must be {what} written in decimal digits")
     if "block_number" in spec.column_names and table.num_rows:
-        neither = pc.and_(pc.is_null(table.column("block_number")),
-                          pc.is_null(table.column("timestamp")))
-        _fail(spec, spec.column("block_number"), file, neither.combine_chunks(), None,
-              "provenance needs block_number or timestamp; both are null")
+        neither = pc.and_(
+            pc.is_null(table.column("block_number")), pc.is_null(table.column("timestamp"))
+        )
+        _fail(
+            spec,
+            spec.column("block_number"),
+            file,
+            neither.combine_chunks(),
+            None,
+            "provenance needs block_number or timestamp; both are null",
+        )
 
 
 def check_references(
@@ -152,15 +171,21 @@ def check_references(
             values, parents = _flat(part.column(col.name))
             if len(values) == 0:
                 continue
-            unknown = pc.and_(pc.is_valid(values),
-                              pc.invert(pc.is_in(values, value_set=known)))
+            unknown = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=known)))
             ref_table, ref_col = col.references
-            filled = np.asarray(pc.fill_null(unknown, False).to_numpy(zero_copy_only=False),
-                                dtype=bool)
+            filled = np.asarray(
+                pc.fill_null(unknown, False).to_numpy(zero_copy_only=False), dtype=bool
+            )
             if filled.any():
                 first = values[int(np.flatnonzero(filled)[0])].as_py()
-                _fail(spec, col, file, unknown, parents,
-                      f"refers to unknown {ref_table}.{ref_col} {first!r}")
+                _fail(
+                    spec,
+                    col,
+                    file,
+                    unknown,
+                    parents,
+                    f"refers to unknown {ref_table}.{ref_col} {first!r}",
+                )
 
 
 def check_unique_key(table: pa.Table, spec: TableSpec, *, file: str | None = None) -> None:
@@ -176,5 +201,7 @@ def check_unique_key(table: pa.Table, spec: TableSpec, *, file: str | None = Non
         example = {k: dup.column(k)[0].as_py() for k in key}
         raise SchemaError(
             f"{dup.num_rows} duplicate key(s) on ({', '.join(key)}), e.g. {example}",
-            table=spec.name, file=file, column=spec.key[0],
+            table=spec.name,
+            file=file,
+            column=spec.key[0],
         )
