@@ -180,9 +180,12 @@ class Store:
 
 def _arrow(result: duckdb.DuckDBPyConnection) -> pa.Table:
     """The result as an Arrow table (the method's name differs across DuckDB releases)."""
-    fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
-    table: pa.Table = fetch()
-    return table
+    for method in ("to_arrow_table", "fetch_arrow_table"):
+        fetch = getattr(result, method, None)
+        if fetch is not None:
+            table: pa.Table = fetch()
+            return table
+    raise QueryError("this DuckDB release cannot return Arrow tables")
 
 
 def _strip_comments(sql: str) -> str:
