@@ -1,0 +1,102 @@
+"""Pool math: the Uniswap v2 vector, invariants that must hold after every trade."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contagion.amm import (
+    get_amount_in,
+    get_amount_out,
+    get_d,
+    get_y,
+    stableswap_out,
+    stableswap_price,
+    swap_out,
+    trade_to_price,
+)
+
+reserves = st.integers(10**6, 10**30)
+
+
+def test_uniswap_v2_get_amount_out_vector() -> None:
+    assert get_amount_out(10**18, 5 * 10**18, 10 * 10**18) == 1662497915624478906
+
+
+@given(a=st.integers(1, 10**27), x=reserves, y=reserves)
+def test_v2_integer_swap_never_decreases_k(a: int, x: int, y: int) -> None:
+    out = get_amount_out(a, x, y)
+    assert 0 <= out < y
+    assert (x + a) * (y - out) >= x * y
+
+
+@given(out=st.integers(1, 10**20), x=reserves, y=st.integers(10**21, 10**30))
+def test_v2_amount_in_buys_at_least_the_output(out: int, x: int, y: int) -> None:
+    needed = get_amount_in(out, x, y)
+    assert get_amount_out(needed, x, y) >= out
+
+
+def test_float_swap_matches_integer() -> None:
+    got = swap_out(1.0, 5.0, 10.0, 0.003)
+    assert float(got) == pytest.approx(1662497915624478906 / 1e18, rel=1e-12)
+
+
+@given(
+    x=st.floats(1.0, 1e9),
+    y=st.floats(1.0, 1e9),
+    move=st.floats(0.05, 20.0),
+    fee=st.sampled_from([0.0, 0.0005, 0.003, 0.01]),
+)
+def test_arbitrage_to_price_keeps_k_and_reaches_band(
+    x: float, y: float, move: float, fee: float
+) -> None:
+    target = (y / x) * move
+    nx_, ny_ = trade_to_price(x, y, target, fee)
+    nx_, ny_ = float(nx_), float(ny_)
+    assert nx_ > 0 and ny_ > 0
+    assert nx_ * ny_ >= x * y * (1 - 1e-12)
+    marginal = ny_ / nx_
+    gamma = 1 - fee
+    # After the trade the pool price sits inside the no-arbitrage band around the target.
+    assert target * gamma * (1 - 1e-9) <= marginal <= target / gamma * (1 + 1e-9)
+
+
+def test_arbitrage_inside_band_does_nothing() -> None:
+    nx_, ny_ = trade_to_price(100.0, 200_000.0, 2001.0, 0.003)
+    assert (float(nx_), float(ny_)) == (100.0, 200_000.0)
+
+
+@given(
+    balances=st.lists(st.integers(10**18, 10**27), min_size=2, max_size=3),
+    amp=st.integers(1, 5000),
+    frac=st.floats(1e-6, 0.5),
+)
+def test_stableswap_swap_keeps_d_and_pays_less_than_in(
+    balances: list[int], amp: int, frac: float
+) -> None:
+    d0 = get_d(balances, amp)
+    dx = max(1, int(balances[0] * frac))
+    y = get_y(0, 1, balances[0] + dx, balances, amp)
+    after = list(balances)
+    after[0] += dx
+    after[1] = y
+    # Integer Newton steps round: D moves by a few base units at most.
+    assert abs(get_d(after, amp) - d0) <= 16 + d0 // 10**15
+    out = stableswap_out(0, 1, dx, balances, amp, 4_000_000)
+    assert 0 <= out < balances[1]
+
+
+def test_stableswap_balanced_pool_prices_at_par() -> None:
+    price = stableswap_price([[1e9, 1e9, 1e9], [2e9, 1e9, 1e9]], 2000)
+    assert price[0] == pytest.approx(1.0, abs=1e-12)
+    assert 0.99 < price[1] < 1.0
+
+
+def test_stableswap_float_price_matches_small_integer_swap() -> None:
+    xp = [1_500_000 * 10**18, 500_000 * 10**18]
+    dx = 10**18
+    out = stableswap_out(0, 1, dx, xp, 50, 0)
+    marginal = float(stableswap_price(np.array([[1.5e6, 0.5e6]]), 50)[0])
+    assert out / dx == pytest.approx(marginal, rel=1e-5)
