@@ -17,6 +17,13 @@ from contagion.amm import (
     swap_out,
     trade_to_price,
 )
+from contagion.amm.concentrated import (
+    MAX_TICK,
+    MIN_TICK,
+    LiquidityBook,
+    get_sqrt_ratio_at_tick,
+    tick_to_sqrt_price,
+)
 
 reserves = st.integers(10**6, 10**30)
 
@@ -103,3 +110,55 @@ def test_stableswap_float_price_matches_small_integer_swap() -> None:
     out = stableswap_out(0, 1, dx, xp, 50, 0)
     marginal = float(stableswap_price(np.array([[1.5e6, 0.5e6]]), 50)[0])
     assert out / dx == pytest.approx(marginal, rel=1e-5)
+
+
+def test_tickmath_published_extremes_and_every_bit() -> None:
+    assert get_sqrt_ratio_at_tick(MIN_TICK) == 4295128739
+    assert get_sqrt_ratio_at_tick(MAX_TICK) == 1461446703485210103287273052203988822378723970342
+    assert get_sqrt_ratio_at_tick(0) == 2**96
+    # Every magic constant is used by the tick equal to its bit: each one checked on its own.
+    for k in range(20):
+        for tick in (2**k, -(2**k)):
+            exact = get_sqrt_ratio_at_tick(tick) / 2**96
+            assert exact == pytest.approx(float(tick_to_sqrt_price(tick)), rel=1e-11)
+
+
+def _book() -> LiquidityBook:
+    return LiquidityBook.from_ticks([-600, -60, 0, 60, 600], [5.0, 10.0, 0.0, -10.0, -5.0])
+
+
+@given(tick=st.floats(-599.0, 599.0))
+def test_liquidity_book_inverse_round_trips(tick: float) -> None:
+    book = _book()
+    s = float(tick_to_sqrt_price(tick))
+    x, y = book.amounts(s)
+    assert float(book.sqrt_price_for_token1(y)) == pytest.approx(s, rel=1e-9)
+    assert float(book.sqrt_price_for_token0(x)) == pytest.approx(s, rel=1e-9)
+
+
+def test_single_range_matches_constant_product() -> None:
+    # One wide range behaves like x*y = L^2 with virtual reserves while it stays in range.
+    liquidity = 1_000.0
+    book = LiquidityBook.from_ticks([-200_000, 200_000], [liquidity, -liquidity])
+    s = 1.0
+    out, s_new = book.swap(s, 10.0, True, 0.003)
+    expected = float(swap_out(10.0, liquidity / s, liquidity * s, 0.003))
+    assert out == pytest.approx(expected, rel=1e-9)
+    assert s_new < s
+
+
+@given(amount=st.floats(1e-6, 20.0), zero_for_one=st.booleans())
+def test_swap_across_ticks_moves_price_the_right_way(amount: float, zero_for_one: bool) -> None:
+    book = _book()
+    s = float(tick_to_sqrt_price(5))
+    out, s_new = book.swap(s, amount, zero_for_one, 0.0005)
+    assert out >= 0.0
+    assert (s_new <= s) if zero_for_one else (s_new >= s)
+    # The average execution price is never better than the starting marginal price.
+    price = s * s
+    if out > 0:
+        assert (
+            (out / amount <= price * (1 + 1e-12))
+            if zero_for_one
+            else (amount / out >= price * (1 - 1e-12))
+        )
