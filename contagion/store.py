@@ -139,6 +139,7 @@ class Store:
         for name, table in dataset.tables.items():
             self.con.register(name, table)
         self._views: set[str] = set()
+        self._materialized: set[str] = set()
 
     @cached_property
     def _specs(self) -> dict[str, QuerySpec]:
@@ -173,6 +174,35 @@ class Store:
             return _arrow(self.con.execute(text, params or {}))
         except duckdb.Error as exc:
             raise QueryError(f"SQL failed: {exc}") from None
+
+    def materialize(self, *names: str) -> None:
+        """Compute parameterless shipped relations once and keep them as temporary tables.
+
+        A view is recomputed every time a query reads it; a relation that aggregates every
+        position and is read by several others (``market_totals``, ``cluster_exposure``) is
+        worth computing once per store. Tables are taken as a snapshot of this store's dataset,
+        which never changes under it.
+        """
+        for name in names:
+            if name not in self._specs:
+                raise QueryError(
+                    f"unknown query {name!r}; shipped queries: {', '.join(self._specs)}"
+                )
+            spec = self._specs[name]
+            if spec.params:
+                raise QueryError(f"query {name!r} has parameters and cannot be materialized")
+            if name in self._materialized:
+                continue
+            self._ensure_views(spec.sql, (name,))
+            try:
+                # Views that already read `name` bind by name when run, so they now read
+                # the table.
+                self.con.execute(f"DROP VIEW IF EXISTS {name}")
+                self.con.execute(f"CREATE TEMP TABLE {name} AS {_body(spec.sql)}")
+            except duckdb.Error as exc:
+                raise QueryError(f"query {name!r} failed: {exc}") from None
+            self._views.add(name)
+            self._materialized.add(name)
 
     def close(self) -> None:
         self.con.close()
