@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from contagion.dataset import Dataset, load_dataset
 from contagion.exceptions import ContagionError, QueryError, SchemaError
+from contagion.graph import ExposureGraph, build_graph
 from contagion.schema import TABLES, TableSpec
 from contagion.store import Store
 
@@ -14,10 +15,12 @@ __all__ = [
     "TABLES",
     "ContagionError",
     "Dataset",
+    "ExposureGraph",
     "QueryError",
     "SchemaError",
     "Store",
     "TableSpec",
+    "build_graph",
     "load_dataset",
     "sample_world",
 ]
