@@ -163,7 +163,7 @@ class Store:
         bound = spec.bind(params or {})
         self._ensure_views(spec.sql, (name,))
         try:
-            return _arrow(self.con.execute(_body(spec.sql), bound))
+            return self._run(_body(spec.sql), bound)
         except duckdb.Error as exc:
             raise QueryError(f"query {name!r} failed: {exc}") from None
 
@@ -171,7 +171,7 @@ class Store:
         """Run raw SQL (shipped relations are available by name); values are bound."""
         self._ensure_views(text)
         try:
-            return _arrow(self.con.execute(text, params or {}))
+            return self._run(text, params or {})
         except duckdb.Error as exc:
             raise QueryError(f"SQL failed: {exc}") from None
 
@@ -207,15 +207,13 @@ class Store:
     def close(self) -> None:
         self.con.close()
 
-
-def _arrow(result: duckdb.DuckDBPyConnection) -> pa.Table:
-    """The result as an Arrow table (the method's name differs across DuckDB releases)."""
-    for method in ("to_arrow_table", "fetch_arrow_table"):
-        fetch = getattr(result, method, None)
-        if fetch is not None:
-            table: pa.Table = fetch()
-            return table
-    raise QueryError("this DuckDB release cannot return Arrow tables")
+    def _run(self, text: str, params: dict[str, Any] | list[Any]) -> pa.Table:
+        """Run one statement with bound parameters; its rows as Arrow (none for DDL)."""
+        relation = self.con.sql(text, params=params or None)
+        if relation is None:
+            return pa.table({})
+        table: pa.Table = relation.to_arrow_table()
+        return table
 
 
 def _strip_comments(sql: str) -> str:
