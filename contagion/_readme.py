@@ -14,7 +14,7 @@ import click
 from contagion._atomic import atomic_write_text
 from contagion.schema import TABLES
 
-__all__ = ["cli_reference", "data_contract", "render_readme"]
+__all__ = ["cli_reference", "data_contract", "graph_kinds", "render_readme"]
 
 _WIDTH = 100
 
@@ -81,6 +81,17 @@ def data_contract() -> str:
     return "\n".join(parts)
 
 
+def graph_kinds() -> str:
+    """Markdown: the exposure graph's node and edge kinds with what their weight measures."""
+    from contagion.graph import EDGE_KINDS, NODE_KINDS
+
+    parts = ["| node kind | what it is |", "|---|---|"]
+    parts += [f"| `{kind}` | {text} |" for kind, text in NODE_KINDS.items()]
+    parts += ["", "| edge kind | direction and USD weight |", "|---|---|"]
+    parts += [f"| `{kind}` | {text} |" for kind, text in EDGE_KINDS.items()]
+    return "\n".join(parts) + "\n"
+
+
 def _replace(text: str, marker: str, body: str) -> str:
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     head, sep, rest = text.partition(start)
@@ -95,6 +106,7 @@ def _replace(text: str, marker: str, body: str) -> str:
 def render_readme(text: str) -> str:
     """``text`` with its generated sections replaced by the current ones."""
     text = _replace(text, "cli-reference", cli_reference())
+    text = _replace(text, "graph-kinds", graph_kinds())
     return _replace(text, "data-contract", data_contract())
 
 
