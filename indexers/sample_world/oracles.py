@@ -1,0 +1,450 @@
+"""Price feeds of the world and which feed each protocol reads for each asset.
+
+Feeds come in the contract's kinds:
+
+* ``chainlink``: real aggregators from the shipped Chainlink list, joined to Aave's and
+  Compound's configured oracles by proxy address (case-insensitive), with the list's
+  heartbeat and deviation threshold (``threshold`` is in percent, so 0.5 -> 50 bps). Answers
+  are Aave's 2023-10-31 readings where Aave reads the feed; the others are derived from them
+  (BTC/USD = Aave's WBTC answer with WBTC/BTC = 1, cbETH/ETH and LDO/ETH = Aave's adapter
+  answer / ETH), or assumed (STETH/ETH = 0.9995, COMP/USD = 45).
+* ``composite``: Aave's price adapters, which are not Chainlink aggregators but products of
+  other feeds (wstETH = stETH-per-wstETH x ETH/USD; cbETH = CBETH/ETH x ETH/USD; rETH = rETH
+  rate x ETH/USD; LDO = LDO/ETH x ETH/USD; WBTC = WBTC/BTC x BTC/USD; sDAI = DSR rate x
+  DAI/USD), at their real addresses with Aave's answers; heartbeat and deviation are null.
+* ``fixed``: values that do not follow a market: GHO's oracle (1 USD), the protocol exchange
+  rates read from the wrapper contracts (wstETH.stEthPerToken, rETH.getExchangeRate, the DSR
+  rate of sDAI), Comet WETH's constant base price, Spark's fixed DAI price and Maker's par.
+* ``twap``: Maker's oracle security modules (OSM), which publish the median price with a
+  one-hour delay; the contract has no "delayed" kind, so they are one-hour TWAP feeds.
+
+The shared link that matters most for contagion is real: Aave, Spark and Compound III USDC
+all read Chainlink ETH/USD (0x5f4e...8419) for WETH.
+
+References
+----------
+Aave v3 technical paper (oracle sentinel and price sources); BGD Labs' Chainlink
+"synchronicity" price adapters; Compound III price feeds; Maker OSM documentation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+
+import pyarrow as pa
+
+from indexers.sample_world.catalog import (
+    AAVE,
+    COMET_USDC,
+    COMET_WETH,
+    MAKER,
+    SPARK,
+    STETH_ETH_MARKET,
+    Catalog,
+)
+from indexers.sample_world.common import (
+    PUBLISHED,
+    SYNTHETIC,
+    data_source,
+    exact_raw,
+    onchain_row,
+    rows_table,
+)
+from indexers.sample_world.reference import AAVE_FILE, CHAINLINK_FILE, COMET_FILES, Reference
+
+__all__ = ["ETH_USD", "Feed", "OracleBook", "build_oracles", "feeds_table", "usage_table"]
+
+ETH_USD = "0x5f4ec3df9cbd43714fe2740f5e3616155c5b8419"
+_STETH_ETH = "0x86392dc19c0b719886221c78ab11eb8cf5c52812"
+_WBTC_BTC = "0xfdfd9c85ad200c506cf9e21f1fd8dd01932fbb23"
+_BTC_USD = "0xf4030086522a5beea4988f8ca5b36dbc97bee88c"
+_CBETH_ETH = "0xf017fcb346a1885194689ba23eff2fe6fa5c483b"
+_LDO_ETH = "0x4e844125952d32acdf339be976c98e22f6f318db"
+_COMP_USD = "0xdbd020caef83efd542f4de03e3cf0c28a4428bd5"
+_USDC_USD = "0x8fffffd4afb6115b954bd326cbe7b4ba576818f6"
+_DAI_USD = "0xaed0c38402a5d19df6e4c03f4e2dced6e29c1ee9"
+# Maker's oracle security modules (chainlog PIP_ETH, PIP_WSTETH).
+_PIP_ETH = "0x81fe72b5a8d1a857d176c3e7d5bd2679a9b85763"
+_PIP_WSTETH = "0xfe7a2ac0b945f12089aeeb6ecebf4f384d9f043f"
+_OSM_DELAY_S = 3600
+
+# Aave adapters (by reserve) and the feeds whose product they are.
+_AAVE_COMPOSITES = {
+    "wstETH": ("wsteth-rate", ETH_USD),
+    "cbETH": (_CBETH_ETH, ETH_USD),
+    "rETH": ("reth-rate", ETH_USD),
+    "LDO": (_LDO_ETH, ETH_USD),
+    "WBTC": (_WBTC_BTC, _BTC_USD),
+    "sDAI": ("sdai-rate", _DAI_USD),
+}
+
+
+def _fid(ref_or_slug: str) -> str:
+    """Feed id on chain 1: ``1:0x...`` for a contract, ``1:<slug>`` for a derived feed."""
+    return f"1:{ref_or_slug.lower()}"
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One price feed (a row of ``oracle_feeds``)."""
+
+    feed_id: str
+    address: str | None
+    description: str
+    kind: str
+    base: str
+    quote: str
+    """``"USD"`` or the key of the quote asset."""
+    decimals: int
+    answer: Fraction
+    source: str
+    heartbeat_s: int | None = None
+    deviation_bps: float | None = None
+    twap_window_s: int | None = None
+    sources: tuple[str, ...] = ()
+
+
+@dataclass
+class OracleBook:
+    """Feeds by id and the feed every protocol reads for every asset it prices."""
+
+    feeds: dict[str, Feed] = field(default_factory=dict)
+    usage: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def add(self, feed: Feed) -> str:
+        """Register ``feed``, its answer rounded to the feed's decimals as on chain."""
+        if feed.feed_id in self.feeds:
+            raise ValueError(f"feed {feed.feed_id} defined twice")
+        unit = 10**feed.decimals
+        self.feeds[feed.feed_id] = replace(feed, answer=Fraction(round(feed.answer * unit), unit))
+        return feed.feed_id
+
+    def use(self, protocol_id: str, key: str, feed_id: str) -> None:
+        if feed_id not in self.feeds:
+            raise KeyError(f"{protocol_id} reads unknown feed {feed_id} for {key}")
+        self.usage[(protocol_id, key)] = feed_id
+
+    def price(self, protocol_id: str, key: str) -> float:
+        """The answer ``protocol_id`` reads for asset ``key``, in that protocol's numeraire
+        (USD everywhere except Compound III WETH, which counts in ETH)."""
+        return float(self.feeds[self.usage[(protocol_id, key)]].answer)
+
+
+def build_oracles(ref: Reference, catalog: Catalog) -> OracleBook:
+    """Every feed and every (protocol, asset) -> feed reading of the world."""
+    book = OracleBook()
+    cl_src = data_source(CHAINLINK_FILE)
+    aave_src = data_source(AAVE_FILE)
+    eth = catalog["ETH"].price
+
+    def chainlink(address: str, base: str, quote: str, answer: Fraction) -> str:
+        listed = ref.feed(address)
+        return book.add(
+            Feed(
+                _fid(address),
+                address.lower(),
+                listed.name,
+                "chainlink",
+                base,
+                quote,
+                listed.decimals,
+                answer,
+                cl_src,
+                heartbeat_s=listed.heartbeat_s,
+                deviation_bps=listed.deviation_bps,
+            )
+        )
+
+    def fixed(
+        slug: str,
+        description: str,
+        base: str,
+        quote: str,
+        answer: Fraction,
+        source: str,
+        address: str | None = None,
+        decimals: int = 18,
+    ) -> str:
+        return book.add(
+            Feed(
+                _fid(address or slug),
+                address,
+                description,
+                "fixed",
+                base,
+                quote,
+                decimals,
+                answer,
+                source,
+            )
+        )
+
+    # Aave's oracles: Chainlink aggregators where the list has them, adapters otherwise.
+    rates = {
+        "wsteth-rate": fixed(
+            "wsteth-rate",
+            "wstETH / ETH exchange rate (wstETH.stEthPerToken, stETH taken at par with ETH)",
+            "wstETH",
+            "ETH",
+            catalog.rate("wstETH"),
+            aave_src,
+        ),
+        "reth-rate": fixed(
+            "reth-rate",
+            "rETH / ETH exchange rate (rETH.getExchangeRate)",
+            "rETH",
+            "ETH",
+            catalog.rate("rETH"),
+            aave_src,
+        ),
+        "sdai-rate": fixed(
+            "sdai-rate",
+            "sDAI / DAI exchange rate (DSR chi)",
+            "sDAI",
+            "DAI",
+            catalog.rate("sDAI"),
+            aave_src,
+        ),
+    }
+    chainlink(_STETH_ETH, "stETH", "ETH", STETH_ETH_MARKET)
+    chainlink(_WBTC_BTC, "WBTC", "BTC", Fraction(1))
+    chainlink(_BTC_USD, "BTC", "USD", catalog["BTC"].price)
+    chainlink(_CBETH_ETH, "cbETH", "ETH", catalog.rate("cbETH"))
+    chainlink(_LDO_ETH, "LDO", "ETH", catalog["LDO"].price / eth)
+    chainlink(_COMP_USD, "COMP", "USD", catalog["COMP"].price)
+    for r in ref.aave.reserves:
+        answer = Fraction(r.oracle_answer_raw, 10**r.oracle_decimals)
+        if r.symbol in _AAVE_COMPOSITES:
+            parts = tuple(
+                rates[p].lower() if p in rates else _fid(p) for p in _AAVE_COMPOSITES[r.symbol]
+            )
+            book.add(
+                Feed(
+                    _fid(r.oracle),
+                    r.oracle,
+                    r.oracle_description or f"{r.symbol} / USD (Aave price adapter)",
+                    "composite",
+                    r.symbol,
+                    "USD",
+                    r.oracle_decimals,
+                    answer,
+                    aave_src,
+                    sources=parts,
+                )
+            )
+        elif r.symbol == "GHO":
+            fixed(
+                "",
+                "GHO / USD (GhoOracle, fixed 1 USD)",
+                "GHO",
+                "USD",
+                answer,
+                aave_src,
+                address=r.oracle,
+                decimals=r.oracle_decimals,
+            )
+        else:
+            base = "ETH" if r.symbol == "WETH" else r.symbol
+            chainlink(r.oracle, base, "USD", answer)
+        book.use(AAVE, r.symbol, _fid(r.oracle))
+
+    _spark(book, catalog)
+    _compound(book, ref)
+    _maker(book, catalog)
+    return book
+
+
+def _spark(book: OracleBook, catalog: Catalog) -> None:
+    """SparkLend, modelled: Aave's feeds for the assets both list, DAI at a fixed 1 USD as
+    Spark prices it, and composites for the (synthetic) aToken listings."""
+    dai = book.add(
+        Feed(
+            _fid("spark-dai-fixed"),
+            None,
+            "DAI / USD (Spark, fixed 1 USD)",
+            "fixed",
+            "DAI",
+            "USD",
+            8,
+            Fraction(1),
+            PUBLISHED,
+        )
+    )
+    sdai = book.add(
+        Feed(
+            _fid("spark-sdai-usd"),
+            None,
+            "sDAI / USD (DSR rate x fixed DAI)",
+            "composite",
+            "sDAI",
+            "USD",
+            8,
+            catalog.rate("sDAI"),
+            PUBLISHED,
+            sources=(_fid("sdai-rate"), dai),
+        )
+    )
+    a_weth = book.add(
+        Feed(
+            _fid("spark-aethweth-usd"),
+            None,
+            "aEthWETH / USD (1:1 with WETH, synthetic listing)",
+            "composite",
+            "aEthWETH",
+            "USD",
+            8,
+            catalog["aEthWETH"].price,
+            SYNTHETIC,
+            sources=(_fid(ETH_USD),),
+        )
+    )
+    a_usdc = book.add(
+        Feed(
+            _fid("spark-aethusdc-usd"),
+            None,
+            "aEthUSDC / USD (1:1 with USDC, synthetic listing)",
+            "composite",
+            "aEthUSDC",
+            "USD",
+            8,
+            catalog["aEthUSDC"].price,
+            SYNTHETIC,
+            sources=(_fid(_USDC_USD),),
+        )
+    )
+    aave_feed = {k: book.usage[(AAVE, k)] for k in ("WETH", "wstETH", "WBTC")}
+    for key, feed_id in {
+        **aave_feed,
+        "DAI": dai,
+        "sDAI": sdai,
+        "aEthWETH": a_weth,
+        "aEthUSDC": a_usdc,
+    }.items():
+        book.use(SPARK, key, feed_id)
+
+
+def _compound(book: OracleBook, ref: Reference) -> None:
+    """Compound III: the configured price feeds. Comet USDC prices WBTC with BTC/USD (not
+    WBTC/BTC); Comet WETH counts in ETH, with a constant 1 for its base, wstETH at the
+    protocol rate and cbETH at the Chainlink CBETH/ETH feed."""
+    usdc = ref.comet["usdc"]
+    if usdc.base_price_feed is None:
+        raise ValueError("the Compound USDC configuration names no base price feed")
+    book.use(COMET_USDC, usdc.base_symbol, _fid(usdc.base_price_feed))
+    for a in usdc.assets:
+        if a.price_feed is None:
+            raise ValueError(f"Compound USDC collateral {a.symbol} has no price feed")
+        book.use(COMET_USDC, a.symbol, _fid(a.price_feed))
+    base = book.add(
+        Feed(
+            _fid("comet-weth-base-constant"),
+            None,
+            "WETH / ETH (Compound III WETH constant price feed)",
+            "fixed",
+            "WETH",
+            "ETH",
+            8,
+            Fraction(1),
+            PUBLISHED,
+        )
+    )
+    book.use(COMET_WETH, "WETH", base)
+    book.use(COMET_WETH, "wstETH", _fid("wsteth-rate"))
+    book.use(COMET_WETH, "cbETH", _fid(_CBETH_ETH))
+
+
+def _maker(book: OracleBook, catalog: Catalog) -> None:
+    """Maker: its own OSMs (one-hour delayed medians), not Chainlink; DAI debt at par."""
+    osm_eth = book.add(
+        Feed(
+            _fid(_PIP_ETH),
+            _PIP_ETH,
+            "ETH / USD (Maker OSM, PIP_ETH)",
+            "twap",
+            "ETH",
+            "USD",
+            18,
+            catalog["ETH"].price,
+            PUBLISHED,
+            twap_window_s=_OSM_DELAY_S,
+        )
+    )
+    osm_wsteth = book.add(
+        Feed(
+            _fid(_PIP_WSTETH),
+            _PIP_WSTETH,
+            "wstETH / USD (Maker OSM, PIP_WSTETH)",
+            "twap",
+            "wstETH",
+            "USD",
+            18,
+            catalog["wstETH"].price,
+            PUBLISHED,
+            twap_window_s=_OSM_DELAY_S,
+        )
+    )
+    par = book.add(
+        Feed(
+            _fid("maker-dai-par"),
+            None,
+            "DAI / USD (Maker par, 1 USD)",
+            "fixed",
+            "DAI",
+            "USD",
+            18,
+            Fraction(1),
+            PUBLISHED,
+        )
+    )
+    book.use(MAKER, "WETH", osm_eth)
+    book.use(MAKER, "wstETH", osm_wsteth)
+    book.use(MAKER, "DAI", par)
+
+
+def feeds_table(book: OracleBook, catalog: Catalog) -> pa.Table:
+    """The ``oracle_feeds`` table."""
+    rows = []
+    for f in book.feeds.values():
+        rows.append(
+            onchain_row(
+                f.source,
+                feed_id=f.feed_id,
+                address=f.address,
+                description=f.description,
+                kind=f.kind,
+                base_asset_id=catalog.id(f.base),
+                quote="USD" if f.quote == "USD" else catalog.id(f.quote),
+                decimals=f.decimals,
+                heartbeat_s=f.heartbeat_s,
+                deviation_bps=f.deviation_bps,
+                twap_window_s=f.twap_window_s,
+                source_feed_ids=list(f.sources),
+                answer_raw=exact_raw(f.answer, f.decimals),
+                answer=float(f.answer),
+            )
+        )
+    return rows_table("oracle_feeds", rows)
+
+
+def usage_table(book: OracleBook, catalog: Catalog) -> pa.Table:
+    """The ``oracle_usage`` table."""
+    sources = {
+        AAVE: data_source(AAVE_FILE),
+        COMET_USDC: data_source(COMET_FILES["usdc"]),
+        COMET_WETH: PUBLISHED,
+        MAKER: PUBLISHED,
+        SPARK: SYNTHETIC,
+    }
+    return rows_table(
+        "oracle_usage",
+        [
+            onchain_row(
+                sources[protocol_id],
+                protocol_id=protocol_id,
+                asset_id=catalog.id(key),
+                feed_id=feed_id,
+            )
+            for (protocol_id, key), feed_id in book.usage.items()
+        ],
+    )
