@@ -10,7 +10,7 @@ them or by a stated assumption:
 * wstETH = stETH x Lido's stETH-per-wstETH rate; the rate is Aave's wstETH answer divided by
   its ETH answer, because Aave's wstETH adapter prices wstETH as ETH/USD x that rate and does
   not see the stETH market discount, so the world's market price of wstETH sits 0.05 % below
-  Aave's oracle price, as it did;
+  Aave's oracle price;
 * Aave's receipt tokens aEthWETH and aEthUSDC = their underlying (aTokens redeem 1:1);
 * COMP = 45 USD (assumed; not in the shipped files), mUST = 1 and mLUNA = 80 USD (modelled).
 

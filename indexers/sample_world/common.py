@@ -37,6 +37,7 @@ __all__ = [
     "SYNTHETIC",
     "asset_id",
     "data_source",
+    "dequantize",
     "exact_raw",
     "offchain_row",
     "onchain_row",
@@ -145,6 +146,15 @@ def quantize(
         raise ValueError("an amount is too large for the uint64 mantissa")
     mantissa = scaled.astype(np.uint64)
     return mantissa, mantissa / scale
+
+
+def dequantize(
+    mantissa: NDArray[np.uint64], decimals: NDArray[np.integer[Any]]
+) -> NDArray[np.float64]:
+    """Whole-token floats of mantissas from :func:`quantize`."""
+    kept = np.minimum(np.asarray(decimals, dtype=np.int64), _MAX_DRAWN_DECIMALS)
+    result: NDArray[np.float64] = np.asarray(mantissa, dtype=np.uint64) / np.power(10.0, kept)
+    return result
 
 
 def raw_strings(mantissa: NDArray[np.uint64], decimals: NDArray[np.integer[Any]]) -> pa.Array:

@@ -44,6 +44,7 @@ from indexers.sample_world.common import (
     SNAPSHOT_BLOCK,
     SNAPSHOT_TIME,
     SYNTHETIC,
+    dequantize,
     quantize,
     raw_strings,
     synthetic_address,
@@ -437,7 +438,6 @@ def generate_positions(
     protocol = np.concatenate([rows.protocol, np.full(n_h, ctx.pindex[AAVE])])
     coll_m = np.concatenate([coll_m, np.array(holder_m, dtype=np.uint64)])
     debt_m = np.concatenate([debt_m, np.zeros(n_h, dtype=np.uint64)])
-    scale = np.power(10.0, np.minimum(ctx.decimals[key], 9))
     decimals = ctx.decimals[key]
 
     n_rows = len(key)
@@ -449,9 +449,9 @@ def generate_positions(
             "protocol_id": pa.array(ctx.protocols).take(pa.array(protocol)),
             "asset_id": ids.take(pa.array(key)),
             "collateral_amount_raw": raw_strings(coll_m, decimals),
-            "collateral_amount": pa.array(coll_m / scale),
+            "collateral_amount": pa.array(dequantize(coll_m, decimals)),
             "debt_amount_raw": raw_strings(debt_m, decimals),
-            "debt_amount": pa.array(debt_m / scale),
+            "debt_amount": pa.array(dequantize(debt_m, decimals)),
             "used_as_collateral": pa.array(np.concatenate([rows.used, np.zeros(n_h, bool)])),
             "emode_category": pa.array(np.concatenate([rows.emode, np.zeros(n_h, np.int32)])),
             "source": pa.repeat(pa.scalar(SYNTHETIC), n_rows),

@@ -14,9 +14,10 @@ borrowed, Compound III USDC about 0.5 B of collateral, Maker's ETH and wstETH va
 Health factors: ``HF - 1`` is lognormal, ``HF = 1 + m * exp(s * Z)``. With ``m = 0.9, s = 1``
 (ordinary borrowers) the median HF is 1.9, 28 % of accounts are below 1.5 and 1.4 % between
 1.0 and 1.1; e-mode loopers run tighter (``m = 0.1, s = 0.6``: median 1.10); Maker vaults
-looser (``m = 0.7, s = 0.7``: median collateral ratio 2.5x the liquidation ratio). This is the
-shape reported for Aave and Compound (most debt well collateralised, a thin tail close to 1;
-Perez et al. 2021, Qin et al. 2021), not a fit to data. No account starts liquidatable.
+looser (``m = 0.7, s = 0.7``: median collateral ratio 1.7 times the liquidation ratio, about
+250 %). This is the shape reported for Aave and Compound (most debt well collateralised, a
+thin tail close to 1; Perez et al. 2021, Qin et al. 2021), not a fit to data. No account
+starts liquidatable.
 """
 
 from __future__ import annotations
