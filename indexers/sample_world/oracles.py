@@ -21,10 +21,15 @@ Feeds come in the contract's kinds:
 The shared link that matters most for contagion is real: Aave, Spark and Compound III USDC
 all read Chainlink ETH/USD (0x5f4e...8419) for WETH.
 
+Aave's wstETH adapter reads no stETH/ETH market feed: BGD Labs' proposal of 2023-06-13
+("Price feeds operational update Pt2 - stETH") made it the Lido exchange rate x ETH/USD. The
+Chainlink STETH/ETH feed is kept as the market reference that no protocol reads.
+
 References
 ----------
-Aave v3 technical paper (oracle sentinel and price sources); BGD Labs' Chainlink
-"synchronicity" price adapters; Compound III price feeds; Maker OSM documentation.
+Aave v3 technical paper (price sources); BGD Labs, cl-synchronicity-price-adapter (the
+adapters) and the 2023-06-13 price-feed proposal; Compound III price feeds; Maker OSM
+documentation.
 """
 
 from __future__ import annotations
