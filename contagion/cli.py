@@ -312,7 +312,7 @@ def query(
 
 def _print_query_list() -> None:
     table = Table(title="Shipped queries", title_justify="left")
-    table.add_column("name")
+    table.add_column("name", no_wrap=True)
     table.add_column("what it is")
     table.add_column("parameters")
     for name in list_queries():

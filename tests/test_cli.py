@@ -20,7 +20,11 @@ from contagion.resources import list_queries
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "contagion.cli", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        check=False,
     )
 
 
@@ -63,15 +67,23 @@ def test_every_shipped_query_runs_from_the_cli(world: Path, name: str) -> None:
 
 def test_query_formats(world: Path, tmp_path: Path) -> None:
     sql = "select symbol, price_usd from assets where symbol = $sym"
-    proc = run("query", "--sql", sql, "-p", "sym=WETH", "--format", "csv", "--dataset",
-               str(world))
+    proc = run("query", "--sql", sql, "-p", "sym=WETH", "--format", "csv", "--dataset", str(world))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == "symbol,price_usd"
     assert lines[1].startswith("WETH,1816.85")
     target = tmp_path / "assets.parquet"
-    proc = run("query", "--sql", "select * from assets", "--format", "parquet", "-o",
-               str(target), "--dataset", str(world))
+    proc = run(
+        "query",
+        "--sql",
+        "select * from assets",
+        "--format",
+        "parquet",
+        "-o",
+        str(target),
+        "--dataset",
+        str(world),
+    )
     assert proc.returncode == 0, proc.stderr
     assert pq.read_table(target).num_rows == load_dataset(world).row_counts()["assets"]
 
@@ -109,16 +121,20 @@ def _bad_dataset(tmp_path: Path, table: str, mutate: str) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize(
     ("mutate", "expected"),
-    [("drop", "missing column"), ("negative", "must not be negative"),
-     ("garbage", "not a readable Parquet file")],
+    [
+        ("drop", "missing column"),
+        ("negative", "must not be negative"),
+        ("garbage", "not a readable Parquet file"),
+    ],
 )
 def test_bad_input_exits_2_naming_file_and_column(
     tmp_path: Path, mutate: str, expected: str
 ) -> None:
     path, file = _bad_dataset(tmp_path, "lending_positions", mutate)
     out = tmp_path / "out.csv"
-    proc = run("query", "--sql", "select 1", "--dataset", str(path), "--format", "csv",
-               "-o", str(out))
+    proc = run(
+        "query", "--sql", "select 1", "--dataset", str(path), "--format", "csv", "-o", str(out)
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert expected in proc.stderr
