@@ -39,7 +39,7 @@ __all__ = [
 
 PROTOCOL_KINDS = ("lending", "dex", "derivative", "stablecoin", "oracle", "vault")
 ASSET_KINDS = ("native", "erc20", "stable", "lst", "lp", "receipt")
-FEED_KINDS = ("chainlink", "twap", "composite", "fixed", "market")
+FEED_KINDS = ("chainlink", "twap", "composite", "fixed", "market", "delayed", "exchange-rate")
 POOL_KINDS = ("constant-product", "concentrated-liquidity", "stableswap")
 STABLECOIN_MECHANISMS = ("fiat", "psm", "cdp", "algorithmic")
 WRAPPER_KINDS = ("lst", "lp", "receipt", "vault")
@@ -211,6 +211,15 @@ _SPECS: list[TableSpec] = [
             Column(
                 "price_usd", pa.float64(), "Market price in USD at the snapshot.", positive=True
             ),
+            *_amount("total_supply", "Circulating supply (null if unknown).", nullable=True),
+            Column(
+                "depth_2pct_usd",
+                pa.float64(),
+                "USD of sells that move the asset's external market (other venues, centralised "
+                "exchanges) by 2% (null: no external market).",
+                nullable=True,
+                non_negative=True,
+            ),
         ],
     ),
     _table(
@@ -227,7 +236,22 @@ _SPECS: list[TableSpec] = [
                 nullable=True,
             ),
             Column("description", pa.string(), "Feed description, e.g. 'ETH / USD'."),
-            Column("kind", pa.string(), "Update rule.", choices=FEED_KINDS),
+            Column(
+                "kind",
+                pa.string(),
+                "Update rule: chainlink (deviation + heartbeat), twap, composite (product "
+                "of source feeds), fixed (hard-coded value), market (follows the market), "
+                "delayed (publishes the price of delay_s ago, e.g. Maker's OSM), "
+                "exchange-rate (a wrapper's on-chain redemption rate).",
+                choices=FEED_KINDS,
+            ),
+            Column(
+                "protocol_id",
+                pa.string(),
+                "Oracle network or protocol that publishes the feed (null if none).",
+                nullable=True,
+                references=("protocols", "protocol_id"),
+            ),
             _asset_ref("base_asset_id", "Asset the feed prices."),
             Column("quote", pa.string(), "Quote unit: 'USD' or the asset_id of the quote asset."),
             Column("decimals", pa.int32(), "Answer decimals.", non_negative=True),
@@ -249,6 +273,13 @@ _SPECS: list[TableSpec] = [
                 "twap_window_s",
                 pa.int64(),
                 "TWAP window, seconds (twap feeds only).",
+                nullable=True,
+                positive=True,
+            ),
+            Column(
+                "delay_s",
+                pa.int64(),
+                "Publication delay, seconds (delayed feeds only).",
                 nullable=True,
                 positive=True,
             ),

@@ -56,6 +56,9 @@ def small_tables() -> dict[str, pa.Table]:
                 "decimals": pa.array([18, 6], pa.int32()),
                 "underlying_asset_id": [None, None],
                 "price_usd": [1816.85, 1.0],
+                "total_supply_raw": ["3200000000000000000000000", None],
+                "total_supply": [3_200_000.0, None],
+                "depth_2pct_usd": [60e6, None],
                 **_prov(2),
             }
         ),
