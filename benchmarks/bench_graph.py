@@ -49,7 +49,7 @@ def run(positions: int = 1_000_000, repeat: int = 5) -> dict[str, tuple[float, f
     figures = {
         "read + validate Parquet": _timed(lambda: load_dataset(path), repeat),
         "graph relations (DuckDB)": _timed(lambda: dataset.graph(), repeat),
-        "networkx MultiDiGraph": _timed(lambda: dataset.graph().to_networkx(), repeat),
+        "graph relations + networkx": _timed(lambda: dataset.graph().to_networkx(), repeat),
         "total: Parquet -> graph": _timed(lambda: load_dataset(path).graph().to_networkx(), repeat),
     }
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2

@@ -8,11 +8,14 @@ appears atomically (temporary file, then rename).
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import io
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -160,15 +163,18 @@ def _print_summary(dataset: Dataset, summary: dict[str, Any]) -> None:
         counts.add_row(name, f"{n:,}")
     stdout.print(counts)
 
-    tvl = Table(title="Protocols and TVL (USD)", title_justify="left")
-    for col in ("protocol", "kind", "supplied / TVL", "borrowed"):
-        tvl.add_column(col, justify="left" if col in ("protocol", "kind") else "right")
+    tvl = Table(title="Protocols (USD)", title_justify="left")
+    for col in ("protocol", "kind", "TVL", "borrowed", "open interest", "stablecoin supply"):
+        left = col in ("protocol", "kind")
+        tvl.add_column(col, justify="left" if left else "right", no_wrap=left)
     for row in summary.get("tvl", []):
         tvl.add_row(
             Text(str(row.get("protocol_id", ""))),
             Text(str(row.get("kind", ""))),
             _usd(row.get("tvl_usd")),
             _usd(row.get("debt_usd")),
+            _usd(row.get("open_interest_usd")),
+            _usd(row.get("stablecoin_supply_usd")),
         )
     stdout.print(tvl)
 
@@ -184,7 +190,7 @@ def _print_summary(dataset: Dataset, summary: dict[str, Any]) -> None:
 
 
 def _usd(value: Any) -> str:
-    if value is None or pd.isna(value):
+    if value is None or pd.isna(value) or value == 0:
         return "-"
     v = float(value)
     for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
@@ -329,20 +335,30 @@ def _emit(result: pa.Table, fmt: str, output: Path | None, limit: int) -> None:
             pq.write_table(result, tmp)
         stderr.print(f"wrote {result.num_rows:,} rows to {output}", highlight=False)
         return
-    frame = result.to_pandas()
     if fmt == "table":
-        text = _render_table(frame, limit)
+        text = _render_table(result.to_pandas(), limit)
     elif fmt == "csv":
+        # From Arrow rows, not pandas: integer columns with nulls stay integers.
         buf = io.StringIO()
-        frame.to_csv(buf, index=False)
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(result.column_names)
+        writer.writerows(row.values() for row in result.to_pylist())
         text = buf.getvalue()
     else:
-        text = frame.to_json(orient="records", date_format="iso", indent=1) + "\n"
+        text = json.dumps(result.to_pylist(), indent=1, default=_json_value) + "\n"
     if output is not None:
         atomic_write_text(output, text)
         stderr.print(f"wrote {result.num_rows:,} rows to {output}", highlight=False)
     else:
         sys.stdout.write(text)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
 
 
 def _render_table(frame: pd.DataFrame, limit: int) -> str:

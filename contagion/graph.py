@@ -195,7 +195,8 @@ class ExposureGraph:
             order, absent ones with zeros; ``tvl``: one dict per protocol, largest TVL first,
             with ``protocol_id``, ``name``, ``kind``, ``tvl_usd``, ``supplied_usd``,
             ``collateral_usd``, ``debt_usd``, ``pool_tvl_usd``, ``psm_reserves_usd``,
-            ``open_interest_usd``. Values are plain Python numbers and text (JSON-ready).
+            ``open_interest_usd``, ``stablecoin_supply_usd``; sorted by TVL, then open
+            interest, then supply. Values are plain Python numbers and text (JSON-ready).
 
         Examples
         --------
@@ -217,9 +218,11 @@ class ExposureGraph:
             "pool_tvl_usd",
             "psm_reserves_usd",
             "open_interest_usd",
+            "stablecoin_supply_usd",
         ]
         tvl = self.protocols[tvl_columns].sort_values(
-            ["tvl_usd", "protocol_id"], ascending=[False, True]
+            ["tvl_usd", "open_interest_usd", "stablecoin_supply_usd", "protocol_id"],
+            ascending=[False, False, False, True],
         )
         return {
             "nodes": len(self.nodes),
