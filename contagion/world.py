@@ -269,6 +269,15 @@ def _lending(dataset: Dataset, assets: AssetIndex, feed_ids: tuple[str, ...]) ->
     lt = np.where(in_emode, gather("emode_liquidation_threshold"), gather("liquidation_threshold"))
     bonus = np.where(in_emode, gather("emode_liquidation_bonus"), gather("liquidation_bonus"))
     feed = _feeds_per_position(dataset, protocol_ids, assets, feed_ids, key)
+    if (feed < 0).any():
+        bad = int(np.flatnonzero(feed < 0)[0])
+        raise SchemaError(
+            f"protocol {protocol_ids[proto_sorted[bad]]!r} has positions in asset "
+            f"{assets.ids[asset_sorted[bad]]!r} but no oracle_usage row says which feed "
+            "prices it",
+            table="oracle_usage",
+            column="feed_id",
+        )
     return LendingBook(
         protocol_ids=protocol_ids,
         protocol_family=protocol_family,

@@ -1,0 +1,529 @@
+"""One round of liquidations over every lending position, vectorised.
+
+Each family follows its protocol's rules (see :mod:`contagion.lending.aave`,
+:mod:`~contagion.lending.compound`, :mod:`~contagion.lending.cdp`), with the protocol's own
+oracle prices deciding *whether* a loan is liquidated and market prices deciding whether a
+liquidator finds it worth doing and what the collateral fetches:
+
+* **Aave v3 family**: each liquidatable loan gets at most one ``liquidationCall`` per round,
+  on its largest debt and its largest collateral (what liquidation bots pick), up to the
+  close factor. A liquidator acts only if the bonus it receives, valued at market, exceeds
+  gas and the slippage of selling the seized collateral; liquidations compete for a per-round
+  capacity (the capital and block space of liquidators), most profitable first. The repaid
+  debt asset is bought and the seized collateral sold: both are flows into the market.
+* **Compound III**: liquidatable accounts are absorbed whole; the protocol's collateral
+  inventory is sold through ``buyCollateral`` once the store-front price is at or below the
+  market price.
+* **CDP**: unsafe vaults are barked into auctions for debt plus penalty; keepers buy
+  collateral within a per-round capacity at the market price less their margin; a tab left
+  when the collateral runs out is bad debt.
+
+Bad debt of the Aave family is the market-value shortfall of insolvent loans
+(``max(0, debt - collateral)``), allocated to debt assets pro rata: it is what the suppliers of
+those assets (the aToken holders) stand to lose.
+
+References
+----------
+Qin, Zhou, Gamito, Jovanovic, Gervais (2021). An Empirical Study of DeFi Liquidations.
+Perez, Werner, Xu, Livshits (2021). Liquidations: DeFi on a Knife-edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from contagion.lending.aave import aave_liquidation
+from contagion.lending.cdp import cdp_liquidation
+from contagion.world import AAVE, CDP, COMET, LendingBook
+
+__all__ = ["LendingParams", "LendingRound", "LendingState", "Liquidations", "lending_round"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+KIND_AAVE, KIND_ABSORB, KIND_AUCTION = 0, 1, 2
+LIQUIDATION_KINDS = ("aave-liquidation-call", "comet-absorb", "cdp-auction")
+
+
+@dataclass(frozen=True)
+class LendingParams:
+    """Behaviour of liquidators and keepers in one round.
+
+    Attributes
+    ----------
+    liquidator_capacity_usd
+        Debt (USD) liquidators can repay per round across Aave-family protocols.
+    gas_usd
+        Cost of one liquidation transaction.
+    keeper_capacity_usd
+        USD keepers can spend per round on CDP auctions.
+    keeper_margin
+        Discount to the market price keepers require to buy auctioned collateral.
+    liquidations_enabled
+        False while a circuit breaker pauses liquidations.
+    """
+
+    liquidator_capacity_usd: float = np.inf
+    gas_usd: float = 30.0
+    keeper_capacity_usd: float = np.inf
+    keeper_margin: float = 0.02
+    liquidations_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class LendingState:
+    """Balances that change as loans are liquidated."""
+
+    collateral: FloatArray
+    debt: FloatArray
+    auction_tab: FloatArray
+    """Per loan: debt plus penalty an open CDP auction must still raise (debt-asset units)."""
+    auction_collateral: FloatArray
+    """Per loan: collateral left in the open auction."""
+    inventory: FloatArray
+    """Per protocol x asset: collateral absorbed by Comet and not sold yet."""
+    absorbed_usd: FloatArray
+    """Per protocol: debt written off (plus surplus credited) by absorb, cumulative, USD."""
+    proceeds_usd: FloatArray
+    """Per protocol: what absorbed collateral fetched, cumulative, USD."""
+    auction_bad_debt_usd: FloatArray
+    """Per protocol: CDP tabs left uncovered, cumulative, USD."""
+
+    @classmethod
+    def initial(cls, book: LendingBook, n_assets: int) -> LendingState:
+        n_protocols = len(book.protocol_ids)
+        return cls(
+            collateral=book.collateral.copy(),
+            debt=book.debt.copy(),
+            auction_tab=np.zeros(book.n_loans),
+            auction_collateral=np.zeros(book.n_loans),
+            inventory=np.zeros((n_protocols, n_assets)),
+            absorbed_usd=np.zeros(n_protocols),
+            proceeds_usd=np.zeros(n_protocols),
+            auction_bad_debt_usd=np.zeros(n_protocols),
+        )
+
+
+@dataclass(frozen=True)
+class Liquidations:
+    """The liquidations of one round, one entry per liquidated loan and asset pair."""
+
+    kind: IntArray
+    loan: IntArray
+    protocol: IntArray
+    collateral_asset: IntArray
+    debt_asset: IntArray
+    collateral_seized: FloatArray
+    debt_repaid: FloatArray
+    protocol_fee: FloatArray
+    collateral_usd: FloatArray
+    debt_usd: FloatArray
+
+    @classmethod
+    def empty(cls) -> Liquidations:
+        i, f = np.zeros(0, dtype=np.int64), np.zeros(0)
+        return cls(i, i, i, i, i, f, f, f, f, f)
+
+    @classmethod
+    def concat(cls, parts: list[Liquidations]) -> Liquidations:
+        fields = cls.__dataclass_fields__
+        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in fields})
+
+    def __len__(self) -> int:
+        return len(self.loan)
+
+
+@dataclass(frozen=True)
+class LendingRound:
+    """What one round of liquidations did."""
+
+    flow: FloatArray
+    """Per asset, tokens: positive bought (debt repaid, DAI for tabs), negative sold."""
+    liquidations: Liquidations
+    health_factor: FloatArray
+    """Per loan, before this round's liquidations (protocol oracle prices)."""
+    bad_debt_usd: FloatArray
+    """Per protocol, after the round: Aave-family shortfall + Comet loss + CDP bad debt."""
+    bad_debt_by_asset: FloatArray
+    """Per protocol x asset: the Aave-family shortfall allocated to debt assets (USD)."""
+    skipped_unprofitable: int
+    skipped_capacity: int
+
+
+def lending_round(
+    book: LendingBook,
+    state: LendingState,
+    oracle_price: FloatArray,
+    oracle_usd: FloatArray,
+    market_price: FloatArray,
+    slippage_depth_usd: FloatArray,
+    params: LendingParams,
+    margin_scale: FloatArray | None = None,
+) -> tuple[LendingState, LendingRound]:
+    """Liquidate what the rules allow this round.
+
+    Parameters
+    ----------
+    book
+        The compiled positions and their market parameters.
+    state
+        Balances at the start of the round.
+    oracle_price
+        Per position: the price its protocol reads for its asset (feed quote units).
+    oracle_usd
+        Per position: the same price converted to USD (for Comet's store front).
+    market_price
+        Per asset: market price in USD.
+    slippage_depth_usd
+        Per asset: USD that moves its market 2% (pools and external venues together), used
+        by liquidators to price the slippage of selling seized collateral.
+    params
+        Liquidator and keeper behaviour.
+    margin_scale
+        Per asset multiplier on liquidation thresholds (dynamic margin; 1 = unchanged).
+    """
+    n_assets = len(market_price)
+    scale = np.ones(n_assets) if margin_scale is None else margin_scale
+    pos_scale = scale[book.asset]
+    op = oracle_price
+    coll, debt = state.collateral, state.debt
+    family = book.loan_family
+    # Health per family with its own rule, in the protocol's quote units.
+    weight = np.where(
+        family[book.loan] == AAVE,
+        book.lt * pos_scale,
+        np.where(
+            family[book.loan] == COMET,
+            book.liquidate_cf * pos_scale,
+            pos_scale / book.liquidation_ratio,
+        ),
+    )
+    coll_value = book.per_loan(coll * op * book.used * weight)
+    debt_value = book.per_loan(debt * op)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hf = np.where(
+            debt_value > 0, coll_value / np.where(debt_value > 0, debt_value, 1.0), np.inf
+        )
+    liquidatable = (hf < 1.0) & params.liquidations_enabled
+    new = _Mutable.start(state)
+    flow = np.zeros(n_assets)
+    parts: list[Liquidations] = []
+    unprofitable = over_capacity = 0
+    if liquidatable.any():
+        part, unprofitable, over_capacity = _aave(
+            book,
+            new,
+            op,
+            market_price,
+            slippage_depth_usd,
+            params,
+            hf,
+            liquidatable & (family == AAVE),
+            flow,
+        )
+        parts.append(part)
+        parts.append(_comet(book, new, market_price, liquidatable & (family == COMET)))
+        _bark(book, new, liquidatable & (family == CDP))
+    if params.liquidations_enabled:
+        parts.append(_auctions(book, new, market_price, params, flow))
+        parts.append(_sell_inventory(book, new, oracle_usd, market_price, flow))
+    liquidations = Liquidations.concat(parts) if parts else Liquidations.empty()
+    final = new.freeze()
+    bad, by_asset = _bad_debt(book, final, market_price, hf)
+    return final, LendingRound(
+        flow=flow,
+        liquidations=liquidations,
+        health_factor=hf,
+        bad_debt_usd=bad,
+        bad_debt_by_asset=by_asset,
+        skipped_unprofitable=unprofitable,
+        skipped_capacity=over_capacity,
+    )
+
+
+@dataclass
+class _Mutable:
+    """Working copies of the state arrays for one round (never shared with the caller)."""
+
+    collateral: FloatArray
+    debt: FloatArray
+    auction_tab: FloatArray
+    auction_collateral: FloatArray
+    inventory: FloatArray
+    absorbed_usd: FloatArray
+    proceeds_usd: FloatArray
+    auction_bad_debt_usd: FloatArray
+
+    @classmethod
+    def start(cls, state: LendingState) -> _Mutable:
+        return cls(**{k: getattr(state, k).copy() for k in LendingState.__dataclass_fields__})
+
+    def freeze(self) -> LendingState:
+        return LendingState(**{k: getattr(self, k) for k in LendingState.__dataclass_fields__})
+
+
+def _largest(book: LendingBook, values: FloatArray, loans: IntArray) -> IntArray:
+    """Per loan in ``loans`` (sorted), the position with the largest positive value (-1 if none)."""
+    candidates = np.flatnonzero(np.isin(book.loan, loans) & (values > 0))
+    out = np.full(len(loans), -1, dtype=np.int64)
+    if len(candidates) == 0:
+        return out
+    order = np.lexsort((-values[candidates], book.loan[candidates]))
+    ranked = candidates[order]
+    first = np.ones(len(ranked), dtype=bool)
+    first[1:] = book.loan[ranked[1:]] != book.loan[ranked[:-1]]
+    winners = ranked[first]
+    out[np.searchsorted(loans, book.loan[winners])] = winners
+    return out
+
+
+def _aave(
+    book: LendingBook,
+    s: _Mutable,
+    op: FloatArray,
+    pm: FloatArray,
+    depth: FloatArray,
+    params: LendingParams,
+    hf: FloatArray,
+    mask: NDArray[np.bool_],
+    flow: FloatArray,
+) -> tuple[Liquidations, int, int]:
+    loans = np.flatnonzero(mask)
+    if len(loans) == 0:
+        return Liquidations.empty(), 0, 0
+    d = _largest(book, s.debt * op, loans)
+    c = _largest(book, s.collateral * op * book.used, loans)
+    ok = (d >= 0) & (c >= 0)
+    loans, d, c = loans[ok], d[ok], c[ok]
+    liq = aave_liquidation(
+        np.inf,
+        s.debt[d],
+        s.collateral[c],
+        op[d],
+        op[c],
+        book.bonus[c],
+        book.protocol_fee[c],
+        hf[loans],
+    )
+    received_usd = liq.liquidator_collateral * pm[book.asset[c]]
+    repaid_usd = liq.debt_repaid * pm[book.asset[d]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pool = depth[book.asset[c]]
+        # Average impact of a market order under the square-root law is 2/3 of the final one.
+        slip = np.where(
+            pool > 0, received_usd * 0.02 * np.sqrt(received_usd / pool) * 2 / 3, np.inf
+        )
+    profit = received_usd - repaid_usd - params.gas_usd - slip
+    profitable = (profit > 0) & (liq.debt_repaid > 0)
+    unprofitable = int((~profitable).sum())
+    # Capacity: most profitable first; the marginal liquidation is cut to what is left.
+    order = np.argsort(-np.where(profitable, profit, -np.inf), kind="stable")
+    spent_before = (
+        np.cumsum(np.where(profitable, repaid_usd, 0.0)[order])
+        - np.where(profitable, repaid_usd, 0.0)[order]
+    )
+    take = np.zeros(len(loans))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.clip(
+            (params.liquidator_capacity_usd - spent_before) / repaid_usd[order], 0.0, 1.0
+        )
+    take[order] = np.where(profitable[order], np.nan_to_num(room), 0.0)
+    over_capacity = int((profitable & (take < 1.0)).sum())
+    seized = liq.collateral_seized * take
+    repaid = liq.debt_repaid * take
+    fee = liq.protocol_fee * take
+    s.collateral[c] -= seized
+    s.debt[d] -= repaid
+    np.maximum(s.collateral, 0.0, out=s.collateral)
+    np.maximum(s.debt, 0.0, out=s.debt)
+    done = take > 0
+    ca, da = book.asset[c][done], book.asset[d][done]
+    np.add.at(flow, ca, -(seized - fee)[done])
+    np.add.at(flow, da, repaid[done])
+    return (
+        Liquidations(
+            kind=np.full(done.sum(), KIND_AAVE, dtype=np.int64),
+            loan=loans[done],
+            protocol=book.loan_protocol[loans[done]],
+            collateral_asset=ca,
+            debt_asset=da,
+            collateral_seized=seized[done],
+            debt_repaid=repaid[done],
+            protocol_fee=fee[done],
+            collateral_usd=(seized * pm[book.asset[c]])[done],
+            debt_usd=(repaid * pm[book.asset[d]])[done],
+        ),
+        unprofitable,
+        over_capacity,
+    )
+
+
+def _loan_positions(book: LendingBook, loans: IntArray) -> IntArray:
+    return np.flatnonzero(np.isin(book.loan, loans))
+
+
+def _comet(book: LendingBook, s: _Mutable, pm: FloatArray, mask: NDArray[np.bool_]) -> Liquidations:
+    """Absorb whole accounts: collateral to the protocol's inventory, debt written off."""
+    loans = np.flatnonzero(mask)
+    if len(loans) == 0:
+        return Liquidations.empty()
+    pos = _loan_positions(book, loans)
+    loan, asset = book.loan[pos], book.asset[pos]
+    proto = book.loan_protocol[loan]
+    taken = np.where(book.used[pos], s.collateral[pos], 0.0)
+    owed = s.debt[pos]
+    taken_usd = taken * pm[asset]
+    credit = np.bincount(
+        loan, weights=taken_usd * book.liquidation_factor[pos], minlength=book.n_loans
+    )
+    loan_debt_usd = np.bincount(loan, weights=owed * pm[asset], minlength=book.n_loans)
+    loan_debt = np.bincount(loan, weights=owed, minlength=book.n_loans)
+    loan_coll_usd = np.bincount(loan, weights=taken_usd, minlength=book.n_loans)
+    # The account's surplus (credit above its debt) is returned as base supply: a cost to the
+    # protocol like the written-off debt.
+    surplus = np.maximum(credit - loan_debt_usd, 0.0)[loans]
+    np.add.at(s.absorbed_usd, book.loan_protocol[loans], loan_debt_usd[loans] + surplus)
+    np.add.at(s.inventory, (proto, asset), taken)
+    s.collateral[pos] -= taken
+    s.debt[pos] = 0.0
+    debt_asset_of_loan = np.full(book.n_loans, -1, dtype=np.int64)
+    debt_asset_of_loan[loan[owed > 0]] = asset[owed > 0]
+    rows = taken > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share: FloatArray = np.where(
+            loan_coll_usd[loan] > 0, taken_usd / loan_coll_usd[loan], 0.0
+        ).astype(float)
+    return Liquidations(
+        kind=np.full(rows.sum(), KIND_ABSORB, dtype=np.int64),
+        loan=loan[rows],
+        protocol=proto[rows],
+        collateral_asset=asset[rows],
+        debt_asset=debt_asset_of_loan[loan[rows]],
+        collateral_seized=taken[rows],
+        debt_repaid=(share * loan_debt[loan])[rows],
+        protocol_fee=np.zeros(rows.sum()),
+        collateral_usd=taken_usd[rows],
+        debt_usd=(share * loan_debt_usd[loan])[rows],
+    )
+
+
+def _sell_inventory(
+    book: LendingBook, s: _Mutable, oracle_usd: FloatArray, pm: FloatArray, flow: FloatArray
+) -> Liquidations:
+    """Comet's buyCollateral: inventory sells once the store-front price is at or below market.
+
+    The store-front price is the protocol's oracle price less
+    ``storeFrontPriceFactor * (1 - liquidationFactor)``; while the oracle lags a falling market
+    it sits above the market price and nobody buys.
+    """
+    protos, assets = np.nonzero(s.inventory > 0)
+    if len(protos) == 0:
+        return Liquidations.empty()
+    # Any position of the (protocol, asset) market carries its parameters and oracle price.
+    key = book.loan_protocol[book.loan] * len(pm) + book.asset
+    keys, first = np.unique(key, return_index=True)
+    idx = first[np.searchsorted(keys, protos * len(pm) + assets)]
+    discount = book.store_front[idx] * (1.0 - book.liquidation_factor[idx])
+    store_price = oracle_usd[idx] * (1.0 - discount)
+    amount = np.where(store_price <= pm[assets], s.inventory[protos, assets], 0.0)
+    np.add.at(flow, assets, -amount)
+    np.add.at(s.proceeds_usd, protos, amount * store_price)
+    s.inventory[protos, assets] -= amount
+    return Liquidations.empty()
+
+
+def _bark(book: LendingBook, s: _Mutable, mask: NDArray[np.bool_]) -> None:
+    """Start auctions of unsafe vaults for their debt plus the liquidation penalty."""
+    loans = np.flatnonzero(mask)
+    if len(loans) == 0:
+        return
+    pos = _loan_positions(book, loans)
+    loan = book.loan[pos]
+    penalty = np.zeros(book.n_loans)
+    np.maximum.at(penalty, loan, book.penalty[pos])
+    tab = np.bincount(loan, weights=s.debt[pos], minlength=book.n_loans)
+    taken = np.where(book.used[pos], s.collateral[pos], 0.0)
+    s.auction_tab += tab * (1.0 + penalty)
+    s.auction_collateral += np.bincount(loan, weights=taken, minlength=book.n_loans)
+    s.collateral[pos] -= taken
+    s.debt[pos] = 0.0
+
+
+def _auction_assets(book: LendingBook) -> tuple[IntArray, IntArray]:
+    """Per loan: its collateral asset and its debt asset (CDP vaults hold one of each)."""
+    coll_asset = np.full(book.n_loans, -1, dtype=np.int64)
+    debt_asset = np.full(book.n_loans, -1, dtype=np.int64)
+    coll_rows = book.used
+    coll_asset[book.loan[coll_rows]] = book.asset[coll_rows]
+    debt_rows = ~book.used
+    debt_asset[book.loan[debt_rows]] = book.asset[debt_rows]
+    return coll_asset, debt_asset
+
+
+def _auctions(
+    book: LendingBook, s: _Mutable, pm: FloatArray, params: LendingParams, flow: FloatArray
+) -> Liquidations:
+    loans = np.flatnonzero(s.auction_tab > 0)
+    if len(loans) == 0:
+        return Liquidations.empty()
+    coll_asset, debt_asset = _auction_assets(book)
+    ca, da = coll_asset[loans], debt_asset[loans]
+    tab_usd = s.auction_tab[loans] * pm[da]
+    total = tab_usd.sum()
+    capacity = params.keeper_capacity_usd * tab_usd / total if total > 0 else tab_usd
+    price = pm[ca] * (1.0 - params.keeper_margin)
+    result = cdp_liquidation(tab_usd, s.auction_collateral[loans], price, capacity)
+    sold = result.collateral_sold
+    np.add.at(flow, ca, -sold)
+    np.add.at(flow, da, result.tab_covered / pm[da])
+    # Collateral left after the tab is covered goes back to the vault.
+    covered = (result.tab_left <= 0) & (result.bad_debt <= 0)
+    returned = np.where(covered, result.collateral_left, 0.0)
+    back = np.zeros(book.n_loans)
+    back[loans] = returned
+    back_pos = np.flatnonzero(book.used & (back[book.loan] > 0))
+    s.collateral[back_pos] += back[book.loan[back_pos]]
+    np.add.at(s.auction_bad_debt_usd, book.loan_protocol[loans], result.bad_debt)
+    s.auction_tab[loans] = np.where(covered | (result.bad_debt > 0), 0.0, result.tab_left / pm[da])
+    s.auction_collateral[loans] = np.where(
+        covered | (result.bad_debt > 0), 0.0, result.collateral_left
+    )
+    done = sold > 0
+    return Liquidations(
+        kind=np.full(done.sum(), KIND_AUCTION, dtype=np.int64),
+        loan=loans[done],
+        protocol=book.loan_protocol[loans[done]],
+        collateral_asset=ca[done],
+        debt_asset=da[done],
+        collateral_seized=sold[done],
+        debt_repaid=(result.tab_covered / pm[da])[done],
+        protocol_fee=np.zeros(done.sum()),
+        collateral_usd=(sold * pm[ca])[done],
+        debt_usd=result.tab_covered[done],
+    )
+
+
+def _bad_debt(
+    book: LendingBook, s: LendingState, pm: FloatArray, hf: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    n_protocols, n_assets = len(book.protocol_ids), len(pm)
+    by_asset = np.zeros((n_protocols, n_assets))
+    aave_loan = book.loan_family == AAVE
+    coll_usd = book.per_loan(s.collateral * pm[book.asset] * book.used)
+    debt_usd = book.per_loan(s.debt * pm[book.asset])
+    shortfall = np.where(aave_loan & (hf < 1.0), np.maximum(debt_usd - coll_usd, 0.0), 0.0)
+    if shortfall.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(
+                debt_usd[book.loan] > 0, s.debt * pm[book.asset] / debt_usd[book.loan], 0.0
+            )
+        np.add.at(
+            by_asset, (book.loan_protocol[book.loan], book.asset), share * shortfall[book.loan]
+        )
+    inventory_usd = (s.inventory * pm[None, :]).sum(axis=1)
+    comet_loss = np.maximum(s.absorbed_usd - s.proceeds_usd - inventory_usd, 0.0)
+    total = by_asset.sum(axis=1) + comet_loss + s.auction_bad_debt_usd
+    return total, by_asset

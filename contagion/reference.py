@@ -1,0 +1,364 @@
+"""Reference implementation of a lending round: plain Python, one loan at a time.
+
+This is the obviously-correct version of :func:`contagion.lending.engine.lending_round`,
+written from the dataset tables with dictionaries and loops so that each protocol rule reads
+as its specification. It exists to check the vectorised engine (the tests compare both on
+generated worlds) and to measure how much faster the engine is; it is far too slow for real
+use.
+
+The rules are the same as in the engine (see its docstring): Aave v3 ``liquidationCall`` on
+the largest debt and collateral with the 50% / 100% close factor, bonus and protocol fee,
+liquidators acting when profitable after gas and slippage within a per-round capacity;
+Compound III ``absorb`` and store-front sales; Maker-style ``bark`` and keeper auctions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from contagion.dataset import Dataset
+from contagion.lending.engine import LendingParams
+
+__all__ = ["ReferenceLending", "ReferenceRound"]
+
+CLOSE_FACTOR_HF_THRESHOLD = 0.95
+
+
+@dataclass
+class _Position:
+    asset: str
+    collateral: float
+    debt: float
+    used: bool
+    emode: int
+
+
+@dataclass
+class _Loan:
+    protocol: str
+    account: str
+    family: str
+    positions: list[_Position]
+    auction_tab: float = 0.0
+    auction_collateral: float = 0.0
+    auction_asset: str = ""
+    debt_asset: str = ""
+
+
+@dataclass
+class ReferenceRound:
+    """What one round did, as plain Python values."""
+
+    flow: dict[str, float] = field(default_factory=dict)
+    liquidations: list[dict[str, Any]] = field(default_factory=list)
+    bad_debt_usd: dict[str, float] = field(default_factory=dict)
+    health_factor: dict[tuple[str, str], float] = field(default_factory=dict)
+
+
+class ReferenceLending:
+    """Lending positions of a dataset, liquidated one loan at a time."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.markets: dict[tuple[str, str], dict[str, Any]] = {
+            (m["protocol_id"], m["asset_id"]): m
+            for m in dataset.table("lending_markets").to_pylist()
+        }
+        self.family = {m["protocol_id"]: m["family"] for m in self.markets.values()}
+        self.feed_of = {
+            (u["protocol_id"], u["asset_id"]): u["feed_id"]
+            for u in dataset.table("oracle_usage").to_pylist()
+        }
+        self.loans: dict[tuple[str, str], _Loan] = {}
+        for row in dataset.table("lending_positions").to_pylist():
+            key = (row["protocol_id"], row["account"])
+            if key not in self.loans:
+                self.loans[key] = _Loan(
+                    row["protocol_id"], row["account"], self.family[row["protocol_id"]], []
+                )
+            self.loans[key].positions.append(
+                _Position(
+                    row["asset_id"],
+                    row["collateral_amount"],
+                    row["debt_amount"],
+                    row["used_as_collateral"],
+                    row["emode_category"],
+                )
+            )
+        self.inventory: dict[tuple[str, str], float] = {}
+        self.absorbed_usd: dict[str, float] = {}
+        self.proceeds_usd: dict[str, float] = {}
+        self.auction_bad_debt_usd: dict[str, float] = {}
+
+    # -- rule parameters ---------------------------------------------------------------
+    def _param(self, protocol: str, asset: str, name: str) -> float:
+        value = self.markets.get((protocol, asset), {}).get(name)
+        return math.nan if value is None else float(value)
+
+    def _lt_and_bonus(self, loan: _Loan, p: _Position) -> tuple[float, float]:
+        market_emode = self._param(loan.protocol, p.asset, "emode_category")
+        if p.emode > 0 and market_emode == p.emode:
+            return (
+                self._param(loan.protocol, p.asset, "emode_liquidation_threshold"),
+                self._param(loan.protocol, p.asset, "emode_liquidation_bonus"),
+            )
+        return (
+            self._param(loan.protocol, p.asset, "liquidation_threshold"),
+            self._param(loan.protocol, p.asset, "liquidation_bonus"),
+        )
+
+    def _weight(self, loan: _Loan, p: _Position) -> float:
+        if loan.family == "aave-v3":
+            return _zero_if_nan(self._lt_and_bonus(loan, p)[0])
+        if loan.family == "compound-v3":
+            return _zero_if_nan(self._param(loan.protocol, p.asset, "liquidate_cf"))
+        ratio = self._param(loan.protocol, p.asset, "liquidation_ratio")
+        return 0.0 if math.isnan(ratio) else 1.0 / ratio
+
+    def health_factor(self, loan: _Loan, oracle: dict[tuple[str, str], float]) -> float:
+        collateral = debt = 0.0
+        for p in loan.positions:
+            price = oracle[(loan.protocol, p.asset)]
+            if p.used:
+                collateral += p.collateral * price * self._weight(loan, p)
+            debt += p.debt * price
+        return collateral / debt if debt > 0 else math.inf
+
+    # -- one round ---------------------------------------------------------------------
+    def round(
+        self,
+        oracle: dict[tuple[str, str], float],
+        oracle_usd: dict[tuple[str, str], float],
+        market: dict[str, float],
+        depth: dict[str, float],
+        params: LendingParams,
+    ) -> ReferenceRound:
+        """Run one round; ``oracle`` maps (protocol, asset) to the price the protocol reads."""
+        out = ReferenceRound()
+        for key, loan in self.loans.items():
+            out.health_factor[key] = self.health_factor(loan, oracle)
+        if params.liquidations_enabled:
+            self._aave_round(oracle, market, depth, params, out)
+            for key, loan in self.loans.items():
+                if out.health_factor[key] < 1.0 and loan.family == "compound-v3":
+                    self._absorb(loan, market, out)
+                elif out.health_factor[key] < 1.0 and loan.family == "cdp":
+                    self._bark(loan)
+            self._auctions(market, params, out)
+            self._sell_inventory(oracle_usd, market, out)
+        self._bad_debt(market, out)
+        return out
+
+    def _aave_round(
+        self,
+        oracle: dict[tuple[str, str], float],
+        market: dict[str, float],
+        depth: dict[str, float],
+        params: LendingParams,
+        out: ReferenceRound,
+    ) -> None:
+        candidates = []
+        for key, loan in self.loans.items():
+            hf = out.health_factor[key]
+            if loan.family != "aave-v3" or hf >= 1.0:
+                continue
+            debt_pos = max(
+                (p for p in loan.positions if p.debt > 0),
+                key=lambda p: p.debt * oracle[(loan.protocol, p.asset)],
+                default=None,
+            )
+            coll_pos = max(
+                (p for p in loan.positions if p.used and p.collateral > 0),
+                key=lambda p: p.collateral * oracle[(loan.protocol, p.asset)],
+                default=None,
+            )
+            if debt_pos is None or coll_pos is None:
+                continue
+            p_debt = oracle[(loan.protocol, debt_pos.asset)]
+            p_coll = oracle[(loan.protocol, coll_pos.asset)]
+            _, bonus = self._lt_and_bonus(loan, coll_pos)
+            fee_share = _zero_if_nan(
+                self._param(loan.protocol, coll_pos.asset, "liquidation_protocol_fee")
+            )
+            close_factor = 0.5 if hf > CLOSE_FACTOR_HF_THRESHOLD else 1.0
+            repay = debt_pos.debt * close_factor
+            seize = repay * p_debt / p_coll * bonus
+            if seize > coll_pos.collateral:
+                seize = coll_pos.collateral
+                repay = seize * p_coll / p_debt / bonus
+            fee = (seize - seize / bonus) * fee_share
+            received = (seize - fee) * market[coll_pos.asset]
+            repaid_usd = repay * market[debt_pos.asset]
+            pool = depth.get(coll_pos.asset, 0.0)
+            slippage = (
+                received * 0.02 * math.sqrt(received / pool) * 2 / 3 if pool > 0 else math.inf
+            )
+            profit = received - repaid_usd - params.gas_usd - slippage
+            if profit > 0 and repay > 0:
+                candidates.append((profit, loan, debt_pos, coll_pos, repay, seize, fee, repaid_usd))
+        candidates.sort(key=lambda c: -c[0])
+        spent = 0.0
+        for _, loan, debt_pos, coll_pos, repay, seize, fee, repaid_usd in candidates:
+            room = params.liquidator_capacity_usd - spent
+            if room <= 0:
+                break
+            # The liquidation that does not fit whole takes what capacity is left, and is last.
+            take = min(1.0, room / repaid_usd)
+            spent = params.liquidator_capacity_usd if take < 1.0 else spent + repaid_usd
+            repay, seize, fee = repay * take, seize * take, fee * take
+            coll_pos.collateral = max(coll_pos.collateral - seize, 0.0)
+            debt_pos.debt = max(debt_pos.debt - repay, 0.0)
+            out.flow[coll_pos.asset] = out.flow.get(coll_pos.asset, 0.0) - (seize - fee)
+            out.flow[debt_pos.asset] = out.flow.get(debt_pos.asset, 0.0) + repay
+            out.liquidations.append(
+                {
+                    "kind": "aave-liquidation-call",
+                    "protocol": loan.protocol,
+                    "account": loan.account,
+                    "collateral_asset": coll_pos.asset,
+                    "debt_asset": debt_pos.asset,
+                    "collateral_seized": seize,
+                    "debt_repaid": repay,
+                    "protocol_fee": fee,
+                }
+            )
+
+    def _absorb(self, loan: _Loan, market: dict[str, float], out: ReferenceRound) -> None:
+        credit = debt_usd = 0.0
+        debt_asset = next((p.asset for p in loan.positions if p.debt > 0), "")
+        for p in loan.positions:
+            taken = p.collateral if p.used else 0.0
+            factor = self._param(loan.protocol, p.asset, "liquidation_factor")
+            credit += taken * market[p.asset] * _zero_if_nan(factor)
+            debt_usd += p.debt * market[p.asset]
+            if taken > 0:
+                key = (loan.protocol, p.asset)
+                self.inventory[key] = self.inventory.get(key, 0.0) + taken
+                out.liquidations.append(
+                    {
+                        "kind": "comet-absorb",
+                        "protocol": loan.protocol,
+                        "account": loan.account,
+                        "collateral_asset": p.asset,
+                        "debt_asset": debt_asset,
+                        "collateral_seized": taken,
+                        "protocol_fee": 0.0,
+                    }
+                )
+            p.collateral -= taken
+            p.debt = 0.0
+        surplus = max(credit - debt_usd, 0.0)
+        self.absorbed_usd[loan.protocol] = (
+            self.absorbed_usd.get(loan.protocol, 0.0) + debt_usd + surplus
+        )
+
+    def _sell_inventory(
+        self,
+        oracle_usd: dict[tuple[str, str], float],
+        market: dict[str, float],
+        out: ReferenceRound,
+    ) -> None:
+        for (protocol, asset), amount in self.inventory.items():
+            if amount <= 0:
+                continue
+            factor = self._param(protocol, asset, "liquidation_factor")
+            store = self._param(protocol, asset, "store_front_price_factor")
+            price = oracle_usd[(protocol, asset)] * (1 - store * (1 - factor))
+            if price <= market[asset]:
+                out.flow[asset] = out.flow.get(asset, 0.0) - amount
+                self.proceeds_usd[protocol] = self.proceeds_usd.get(protocol, 0.0) + amount * price
+                self.inventory[(protocol, asset)] = 0.0
+
+    def _bark(self, loan: _Loan) -> None:
+        penalty = max(
+            _zero_if_nan(self._param(loan.protocol, p.asset, "liquidation_penalty"))
+            for p in loan.positions
+        )
+        for p in loan.positions:
+            if p.debt > 0:
+                loan.debt_asset = p.asset
+                loan.auction_tab += p.debt * (1 + penalty)
+                p.debt = 0.0
+            if p.used and p.collateral > 0:
+                loan.auction_asset = p.asset
+                loan.auction_collateral += p.collateral
+                p.collateral = 0.0
+
+    def _auctions(
+        self, market: dict[str, float], params: LendingParams, out: ReferenceRound
+    ) -> None:
+        open_auctions = [loan for loan in self.loans.values() if loan.auction_tab > 0]
+        total = sum(loan.auction_tab * market[loan.debt_asset] for loan in open_auctions)
+        for loan in open_auctions:
+            tab_usd = loan.auction_tab * market[loan.debt_asset]
+            capacity = params.keeper_capacity_usd * tab_usd / total
+            price = market[loan.auction_asset] * (1 - params.keeper_margin)
+            spend = min(tab_usd, loan.auction_collateral * price, max(capacity, 0.0))
+            sold = min(spend / price, loan.auction_collateral)
+            out.flow[loan.auction_asset] = out.flow.get(loan.auction_asset, 0.0) - sold
+            out.flow[loan.debt_asset] = (
+                out.flow.get(loan.debt_asset, 0.0) + spend / market[loan.debt_asset]
+            )
+            tab_left = tab_usd - spend
+            coll_left = loan.auction_collateral - sold
+            exhausted = coll_left <= 1e-12 * max(loan.auction_collateral, 1.0)
+            if sold > 0:
+                out.liquidations.append(
+                    {
+                        "kind": "cdp-auction",
+                        "protocol": loan.protocol,
+                        "account": loan.account,
+                        "collateral_asset": loan.auction_asset,
+                        "debt_asset": loan.debt_asset,
+                        "collateral_seized": sold,
+                        "debt_repaid": spend / market[loan.debt_asset],
+                        "protocol_fee": 0.0,
+                    }
+                )
+            if exhausted and tab_left > 0:
+                self.auction_bad_debt_usd[loan.protocol] = (
+                    self.auction_bad_debt_usd.get(loan.protocol, 0.0) + tab_left
+                )
+                loan.auction_tab = loan.auction_collateral = 0.0
+            elif tab_left <= 0:
+                for p in loan.positions:
+                    if p.used:
+                        p.collateral += coll_left
+                loan.auction_tab = loan.auction_collateral = 0.0
+            else:
+                loan.auction_tab = tab_left / market[loan.debt_asset]
+                loan.auction_collateral = coll_left
+
+    def _bad_debt(self, market: dict[str, float], out: ReferenceRound) -> None:
+        bad = dict.fromkeys(self.family, 0.0)
+        for key, loan in self.loans.items():
+            if loan.family != "aave-v3" or out.health_factor[key] >= 1.0:
+                continue
+            collateral = sum(p.collateral * market[p.asset] for p in loan.positions if p.used)
+            debt = sum(p.debt * market[p.asset] for p in loan.positions)
+            bad[loan.protocol] += max(debt - collateral, 0.0)
+        for protocol in bad:
+            held = sum(
+                amount * market[asset]
+                for (proto, asset), amount in self.inventory.items()
+                if proto == protocol
+            )
+            bad[protocol] += max(
+                self.absorbed_usd.get(protocol, 0.0) - self.proceeds_usd.get(protocol, 0.0) - held,
+                0.0,
+            )
+            bad[protocol] += self.auction_bad_debt_usd.get(protocol, 0.0)
+        out.bad_debt_usd = bad
+
+    def balances(self) -> dict[tuple[str, str, str], tuple[float, float]]:
+        """(protocol, account, asset) -> (collateral, debt) after the rounds run so far."""
+        return {
+            (loan.protocol, loan.account, p.asset): (p.collateral, p.debt)
+            for loan in self.loans.values()
+            for p in loan.positions
+        }
+
+
+def _zero_if_nan(value: float) -> float:
+    return 0.0 if math.isnan(value) else value

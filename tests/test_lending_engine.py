@@ -1,0 +1,154 @@
+"""The vectorised lending round against the plain per-loan reference, and its conservation laws."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from contagion import Dataset, sample_world
+from contagion.lending.engine import LendingParams, LendingState, lending_round
+from contagion.reference import ReferenceLending
+from contagion.world import World, compile_world
+
+
+@lru_cache(maxsize=8)
+def _world(positions: int, seed: int) -> tuple[Dataset, World]:
+    ds = sample_world(positions=positions, seed=seed)
+    return ds, compile_world(ds)
+
+
+def _eth_moves(world: World, move: float) -> list[float]:
+    """A move of every ETH-denominated market (ETH and its staking tokens), others flat."""
+    a = world.assets
+    eth = {"ETH", "stETH", "cbETH", "rETH"}
+    return [move if a.symbols[a.root_assets[r]] in eth else 1.0 for r in range(a.n_roots)]
+
+
+def _prices(world: World, moves: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Market prices, oracle prices per position and their USD form after moving each root."""
+    answers = world.dataset.table("oracle_feeds").column("answer").to_numpy()
+    a, book = world.assets, world.lending
+    root_move = np.array([moves[r % len(moves)] for r in range(a.n_roots)])
+    market = a.price * root_move[a.root]
+    # Oracles moved like their asset's market; a protocol counting in ETH (Comet WETH market)
+    # sees ratios to ETH, which the move of both sides leaves to the same rule.
+    oracle = answers[book.feed] * root_move[a.root][book.asset]
+    oracle_usd = market[book.asset] * oracle / np.where(oracle > 0, oracle, 1.0)
+    return market, oracle, oracle_usd
+
+
+def _run_both(
+    positions: int, seed: int, moves: list[float], params: LendingParams, rounds: int
+) -> None:
+    ds, world = _world(positions, seed)
+    book, a = world.lending, world.assets
+    market, oracle, oracle_usd = _prices(world, moves)
+    depth = np.where(np.arange(len(a)) % 3 == 0, 0.0, 40e6)
+    state = LendingState.initial(book, len(a))
+    reference = ReferenceLending(ds)
+    key = [
+        (book.protocol_ids[book.loan_protocol[book.loan[i]]], a.ids[book.asset[i]])
+        for i in range(book.n_positions)
+    ]
+    ref_oracle = dict(zip(key, oracle.tolist(), strict=True))
+    ref_oracle_usd = dict(zip(key, oracle_usd.tolist(), strict=True))
+    ref_market = dict(zip(a.ids, market.tolist(), strict=True))
+    ref_depth = dict(zip(a.ids, depth.tolist(), strict=True))
+    for _ in range(rounds):
+        state, fast = lending_round(book, state, oracle, oracle_usd, market, depth, params)
+        slow = reference.round(ref_oracle, ref_oracle_usd, ref_market, ref_depth, params)
+        assert len(fast.liquidations) == len(slow.liquidations)
+        for i, asset in enumerate(a.ids):
+            assert fast.flow[i] == pytest.approx(slow.flow.get(asset, 0.0), rel=1e-9, abs=1e-9)
+        for j, protocol in enumerate(book.protocol_ids):
+            assert fast.bad_debt_usd[j] == pytest.approx(
+                slow.bad_debt_usd[protocol], rel=1e-9, abs=1e-6
+            )
+    balances = reference.balances()
+    for i in range(book.n_positions):
+        loan = book.loan[i]
+        ref = balances[
+            (
+                book.protocol_ids[book.loan_protocol[loan]],
+                book.loan_account[loan],
+                a.ids[book.asset[i]],
+            )
+        ]
+        assert state.collateral[i] == pytest.approx(ref[0], rel=1e-9, abs=1e-12)
+        assert state.debt[i] == pytest.approx(ref[1], rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 3),
+    moves=st.lists(st.floats(0.45, 1.1), min_size=1, max_size=6),
+    capacity=st.sampled_from([np.inf, 5e7, 2e6]),
+    keeper=st.sampled_from([np.inf, 1e7, 1e5]),
+    gas=st.sampled_from([0.0, 30.0, 5_000.0]),
+)
+def test_fast_round_matches_reference(
+    seed: int, moves: list[float], capacity: float, keeper: float, gas: float
+) -> None:
+    params = LendingParams(
+        liquidator_capacity_usd=capacity, gas_usd=gas, keeper_capacity_usd=keeper
+    )
+    _run_both(600, seed, moves, params, rounds=3)
+
+
+def test_no_liquidation_at_the_snapshot() -> None:
+    ds, world = _world(2_000, 7)
+    market, oracle, oracle_usd = _prices(world, [1.0])
+    state = LendingState.initial(world.lending, len(world.assets))
+    _, result = lending_round(
+        world.lending, state, oracle, oracle_usd, market, np.full(len(market), 1e8), LendingParams()
+    )
+    assert len(result.liquidations) == 0
+    assert float(result.health_factor.min()) >= 1.0
+    assert not result.flow.any()
+    assert not result.bad_debt_usd.any()
+
+
+@settings(max_examples=20, deadline=None)
+@given(move=st.floats(0.3, 1.0), seed=st.integers(0, 3))
+def test_round_invariants(move: float, seed: int) -> None:
+    _, world = _world(600, seed)
+    book, a = world.lending, world.assets
+    market, oracle, oracle_usd = _prices(world, _eth_moves(world, move))
+    state = LendingState.initial(book, len(a))
+    for _ in range(3):
+        before = state
+        state, result = lending_round(
+            book, state, oracle, oracle_usd, market, np.full(len(a), 5e7), LendingParams()
+        )
+        assert (state.collateral >= 0).all() and (state.debt >= 0).all()
+        assert (state.collateral <= before.collateral + 1e-9).all() or (
+            state.auction_tab.sum() < before.auction_tab.sum()  # auction returns collateral
+        )
+        assert (result.bad_debt_usd >= 0).all()
+        liq = result.liquidations
+        aave = liq.kind == 0
+        # Seized value = repaid value x bonus at the protocol's own prices, fee inside it.
+        assert (liq.protocol_fee[aave] <= liq.collateral_seized[aave] + 1e-12).all()
+        assert (liq.collateral_seized >= 0).all() and (liq.debt_repaid >= 0).all()
+
+
+def test_larger_shock_liquidates_more() -> None:
+    _, world = _world(2_000, 7)
+    book, a = world.lending, world.assets
+    totals = []
+    for move in (0.95, 0.85, 0.75, 0.65, 0.55):
+        market, oracle, oracle_usd = _prices(world, _eth_moves(world, move))
+        state = LendingState.initial(book, len(a))
+        total = 0.0
+        for _ in range(4):
+            state, result = lending_round(
+                book, state, oracle, oracle_usd, market, np.full(len(a), 1e12), LendingParams()
+            )
+            total += result.liquidations.collateral_usd.sum()
+        totals.append(total)
+    assert totals == sorted(totals)
+    assert totals[-1] > 0
