@@ -100,7 +100,7 @@ def test_fast_round_matches_reference(
 
 
 def test_no_liquidation_at_the_snapshot() -> None:
-    ds, world = _world(2_000, 7)
+    _, world = _world(2_000, 7)
     market, oracle, oracle_usd = _prices(world, [1.0])
     state = LendingState.initial(world.lending, len(world.assets))
     _, result = lending_round(
