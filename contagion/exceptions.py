@@ -6,7 +6,13 @@ Every error the package raises on purpose derives from :class:`ContagionError`, 
 
 from __future__ import annotations
 
-__all__ = ["ContagionError", "QueryError", "SchemaError"]
+__all__ = [
+    "ContagionError",
+    "ConvergenceError",
+    "QueryError",
+    "ScenarioError",
+    "SchemaError",
+]
 
 
 class ContagionError(Exception):
@@ -50,3 +56,26 @@ class SchemaError(ContagionError):
 
 class QueryError(ContagionError):
     """A shipped query is unknown, or its parameters are missing or malformed."""
+
+
+class ScenarioError(ContagionError):
+    """A scenario file or object is malformed, or names what the dataset does not have.
+
+    The message starts with the file (when the scenario came from one) and the field, e.g.
+    ``crash.toml: shocks[1].move: expected a number like -0.3 or '-30%', got 'abc'``.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, field: str | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.field = field
+        prefix = ": ".join(p for p in (file, field) if p)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class ConvergenceError(ContagionError):
+    """A solver did not settle within its limit; ``result`` holds what it had reached."""
+
+    def __init__(self, message: str, *, result: object = None) -> None:
+        self.result = result
+        super().__init__(message)
