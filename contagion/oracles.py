@@ -1,0 +1,525 @@
+"""Oracle feeds and their update rules, vectorised over feeds.
+
+Every price a protocol sees comes from a feed of ``oracle_feeds``. Time runs in discrete rounds
+(``round_seconds``, 60 s by default); :func:`update_feeds` is called once per round with the
+round's market prices and applies each feed's rule:
+
+* ``chainlink``: the answer becomes the market value when it has moved by at least the
+  deviation threshold from the last answer, or when the heartbeat has elapsed since the last
+  update (Chainlink Data Feeds: "deviation threshold" and "heartbeat" trigger parameters).
+  Granularity: a trigger that happens inside a round lands at the end of that round, so a
+  heartbeat update is up to one round late and a deviation update is read at round ends only.
+* ``market``: the market value, always.
+* ``twap``: the geometric mean of the market value over ``twap_window_s``, as Uniswap v3's
+  oracle returns it (arithmetic mean of the tick accumulator = geometric mean of prices). The
+  market value passed at time ``t`` is taken to hold over the round that ends at ``t``; before
+  the snapshot the value is taken as the snapshot answer. Uniswap's whole-tick rounding
+  (1 bp) is not reproduced.
+* ``delayed`` (Maker's oracle security module, OSM): every hop of ``delay_s`` seconds a keeper
+  pokes the OSM, which publishes the value it read at the previous poke and reads a new one.
+  Hops are counted from the snapshot (taken to be a hop boundary).
+* ``fixed``: the snapshot answer, forever.
+* ``exchange-rate``: a wrapper's redemption rate, ``exchange_rate[base]``.
+* ``composite``: the product of its sources' answers after they update (Aave's wstETH adapter
+  is the wstETH/stETH rate x ETH/USD); composites of composites are evaluated level by level.
+
+Market value = price of the base asset / price of the quote asset (1 for ``'USD'``). Answers
+are floats; the feed's ``decimals`` are kept for reporting, not used to round.
+
+Scenario overrides (per feed, for the current round) replace the rule: ``frozen`` and
+``stale`` hold the answer (no new round is published; the labels differ only in reports),
+``manipulated`` publishes the rule's answer x ``factor`` or a given ``value``.
+
+References
+----------
+Chainlink, Data Feeds documentation: "Check the timestamp of the latest answer", trigger
+parameters (deviation threshold, heartbeat).
+Adams, H. et al. (2021). Uniswap v3 Core, section 5 (Oracle: tick accumulator, geometric mean).
+smartcontractkit/libocr, median reporting plugin: ``Deviates`` (inclusive threshold test).
+MakerDAO, Oracle Security Module (OSM) documentation: ``hop``, ``poke``, ``peek``/``peep``.
+BGD Labs, cl-synchronicity-price-adapter (Aave's composite price adapters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import ArrayLike, NDArray
+
+from contagion.exceptions import SchemaError
+from contagion.schema import FEED_KINDS
+
+if TYPE_CHECKING:
+    from contagion.dataset import Dataset
+
+__all__ = [
+    "KIND",
+    "OVERRIDE_MODES",
+    "FeedBook",
+    "FeedOverrides",
+    "FeedState",
+    "exchange_rates",
+    "market_values",
+    "protocol_prices",
+    "update_feeds",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+KIND = {kind: code for code, kind in enumerate(FEED_KINDS)}
+"""Integer code of each feed kind (``FeedBook.kind`` holds these)."""
+_CHAINLINK, _TWAP, _COMPOSITE = KIND["chainlink"], KIND["twap"], KIND["composite"]
+_FIXED, _MARKET, _DELAYED, _RATE = (
+    KIND["fixed"],
+    KIND["market"],
+    KIND["delayed"],
+    KIND["exchange-rate"],
+)
+
+OVERRIDE_MODES = ("none", "frozen", "stale", "manipulated")
+"""Override modes in the order of their integer codes (``FeedOverrides.mode``)."""
+_FROZEN, _STALE, _MANIPULATED = 1, 2, 3
+
+
+def _optional(table: pa.Table, name: str) -> FloatArray:
+    """A nullable numeric column as floats with NaN for null (NaN if the column is absent)."""
+    if name not in table.column_names:
+        return np.full(table.num_rows, np.nan)
+    values = table.column(name).to_pandas().to_numpy(dtype=float, na_value=np.nan)
+    return np.asarray(values, dtype=float)
+
+
+@dataclass(frozen=True, eq=False)
+class FeedBook:
+    """Static description of every feed, as arrays in ``oracle_feeds`` row order.
+
+    Attributes
+    ----------
+    feed_ids, descriptions
+        Per feed, for reporting (descriptions are on-chain text).
+    kind
+        Code of the feed kind (see :data:`KIND`).
+    base, quote
+        Asset index of the priced asset and of the quote asset (-1 for ``'USD'``).
+    decimals
+        Answer decimals.
+    heartbeat_s, deviation
+        Chainlink triggers: seconds, and a fraction (``deviation_bps / 1e4``); ``inf`` where the
+        feed has no such trigger.
+    twap_window_s, delay_s
+        TWAP window and OSM hop, seconds (NaN for other kinds).
+    level
+        0 for a non-composite; 1 + the deepest level of its sources for a composite.
+    composite_order
+        The composite feeds sorted by level, so sources compute before composites;
+        ``composite_order[level_ptr[k]:level_ptr[k + 1]]`` are the composites of level k + 1.
+    level_ptr
+        Start of each level in ``composite_order`` (and a final end).
+    source_indptr, source_indices
+        Composite sources in CSR form over ``composite_order``: composite
+        ``composite_order[j]`` multiplies the answers of
+        ``source_indices[source_indptr[j]:source_indptr[j + 1]]`` (feed indices).
+    fixed_answer
+        The constant of a fixed feed (NaN for others).
+    initial
+        Answer at the snapshot.
+    """
+
+    feed_ids: tuple[str, ...]
+    descriptions: tuple[str, ...]
+    kind: IntArray
+    base: IntArray
+    quote: IntArray
+    decimals: IntArray
+    heartbeat_s: FloatArray
+    deviation: FloatArray
+    twap_window_s: FloatArray
+    delay_s: FloatArray
+    level: IntArray
+    composite_order: IntArray
+    level_ptr: IntArray
+    source_indptr: IntArray
+    source_indices: IntArray
+    fixed_answer: FloatArray
+    initial: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.feed_ids)
+
+    @property
+    def twap_feeds(self) -> IntArray:
+        """Indices of the TWAP feeds (the columns of :attr:`FeedState.obs_cum`)."""
+        return np.flatnonzero(self.kind == _TWAP)
+
+    def index(self, feed_ids: list[str] | tuple[str, ...]) -> IntArray:
+        """Positions of ``feed_ids`` in the book; KeyError naming the first unknown one."""
+        where = {f: i for i, f in enumerate(self.feed_ids)}
+        missing = [f for f in feed_ids if f not in where]
+        if missing:
+            raise KeyError(f"unknown feed {missing[0]!r}")
+        return np.array([where[f] for f in feed_ids], dtype=np.int64)
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset, asset_ids: list[str] | tuple[str, ...]) -> FeedBook:
+        """The feeds of ``dataset`` with assets numbered as in ``asset_ids``.
+
+        Examples
+        --------
+        >>> import contagion
+        >>> ds = contagion.sample_world(positions=200)
+        >>> ids = ds.table("assets").column("asset_id").to_pylist()
+        >>> book = FeedBook.from_dataset(ds, ids)
+        >>> len(book) == ds.table("oracle_feeds").num_rows
+        True
+        """
+        return cls.from_table(dataset.table("oracle_feeds"), asset_ids)
+
+    @classmethod
+    def from_table(cls, table: pa.Table, asset_ids: list[str] | tuple[str, ...]) -> FeedBook:
+        """The feeds of an ``oracle_feeds``-shaped table (``delay_s`` and the trigger
+        columns may be absent).
+
+        Raises
+        ------
+        SchemaError
+            A composite without sources, with an unknown source or on a cycle of composites;
+            a twap feed without a window or a delayed feed without a delay.
+        KeyError
+            A base or quote asset missing from ``asset_ids``.
+        """
+        col = table.column
+        feed_ids = tuple(str(f) for f in col("feed_id").to_pylist())
+        asset_pos = {a: i for i, a in enumerate(asset_ids)}
+
+        def asset_index(ids: list[str], usd_ok: bool) -> IntArray:
+            missing = [a for a in ids if a not in asset_pos and not (usd_ok and a == "USD")]
+            if missing:
+                raise KeyError(f"feed asset {missing[0]!r} is not in asset_ids")
+            return np.array([-1 if a == "USD" else asset_pos[a] for a in ids], dtype=np.int64)
+
+        kinds = col("kind").to_pylist()
+        kind = np.array([KIND[k] for k in kinds], dtype=np.int64)
+        twap = _optional(table, "twap_window_s")
+        delay = _optional(table, "delay_s")
+        for code, values, column in ((_TWAP, twap, "twap_window_s"), (_DELAYED, delay, "delay_s")):
+            bad = np.flatnonzero((kind == code) & ~(values > 0))
+            if bad.size:
+                raise SchemaError(
+                    f"feed {feed_ids[bad[0]]} needs a positive {column}",
+                    table="oracle_feeds",
+                    column=column,
+                    rows=bad.tolist(),
+                )
+        level, order, level_ptr, indptr, indices = _composites(
+            feed_ids, kind, col("source_feed_ids").to_pylist()
+        )
+        heartbeat = _optional(table, "heartbeat_s")
+        deviation = _optional(table, "deviation_bps") / 1e4
+        initial = np.asarray(col("answer").to_numpy(), dtype=float)
+        return cls(
+            feed_ids=feed_ids,
+            descriptions=tuple(str(d) for d in col("description").to_pylist()),
+            kind=kind,
+            base=asset_index(col("base_asset_id").to_pylist(), usd_ok=False),
+            quote=asset_index(col("quote").to_pylist(), usd_ok=True),
+            decimals=np.asarray(col("decimals").to_numpy(), dtype=np.int64),
+            heartbeat_s=np.where(np.isnan(heartbeat), np.inf, heartbeat),
+            deviation=np.where(np.isnan(deviation), np.inf, deviation),
+            twap_window_s=np.where(kind == _TWAP, twap, np.nan),
+            delay_s=np.where(kind == _DELAYED, delay, np.nan),
+            level=level,
+            composite_order=order,
+            level_ptr=level_ptr,
+            source_indptr=indptr,
+            source_indices=indices,
+            fixed_answer=np.where(kind == _FIXED, initial, np.nan),
+            initial=initial,
+        )
+
+
+def _composites(
+    feed_ids: tuple[str, ...], kind: IntArray, sources: list[list[str] | None]
+) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
+    """Levels, evaluation order and source CSR of the composites (setup, run once)."""
+    where = {f: i for i, f in enumerate(feed_ids)}
+    lists: dict[int, list[int]] = {}
+    for i in np.flatnonzero(kind == _COMPOSITE).tolist():
+        src = sources[i] or []
+        unknown = [s for s in src if s not in where]
+        if not src or unknown:
+            problem = f"reads unknown feed {unknown[0]}" if unknown else "has no source feeds"
+            raise SchemaError(
+                f"composite feed {feed_ids[i]} {problem}",
+                table="oracle_feeds",
+                column="source_feed_ids",
+                rows=[i],
+            )
+        lists[i] = [where[s] for s in src]
+    try:
+        topo = list(TopologicalSorter(lists).static_order())
+    except CycleError as err:
+        cycle = " -> ".join(feed_ids[i] for i in err.args[1])
+        raise SchemaError(
+            f"composite feeds form a cycle: {cycle}", table="oracle_feeds", column="source_feed_ids"
+        ) from None
+    level = np.zeros(len(feed_ids), dtype=np.int64)
+    for i in topo:
+        if i in lists:
+            level[i] = 1 + max(int(level[s]) for s in lists[i])
+    order = np.array(sorted(lists, key=lambda i: (level[i], i)), dtype=np.int64)
+    depth = int(level.max(initial=0))
+    level_ptr = np.searchsorted(level[order], np.arange(1, depth + 2)).astype(np.int64)
+    indptr = np.zeros(order.size + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(lists[i]) for i in order.tolist()])
+    indices = np.array([s for i in order.tolist() for s in lists[i]], dtype=np.int64)
+    return level, order, level_ptr, indptr, indices
+
+
+@dataclass(frozen=True, eq=False)
+class FeedOverrides:
+    """Scenario overrides of one round, per feed.
+
+    Attributes
+    ----------
+    mode
+        Code in :data:`OVERRIDE_MODES` (0 = no override).
+    factor, value
+        For ``manipulated``: multiply the rule's answer by ``factor``, or publish ``value``
+        where it is not NaN.
+    """
+
+    mode: NDArray[np.int8]
+    factor: FloatArray
+    value: FloatArray
+
+    @classmethod
+    def none(cls, n_feeds: int) -> FeedOverrides:
+        """No override on any of ``n_feeds`` feeds."""
+        return cls(np.zeros(n_feeds, np.int8), np.ones(n_feeds), np.full(n_feeds, np.nan))
+
+
+@dataclass(frozen=True, eq=False)
+class FeedState:
+    """Answers at time ``now_s`` and the history the TWAP and OSM rules need.
+
+    Attributes
+    ----------
+    now_s
+        Time of the last update, seconds since the snapshot.
+    answer, updated_at_s
+        Per feed: current answer and time of the last published update (for OSMs, the hop
+        boundary of the last poke).
+    pending
+        OSM's queued value (``nxt``), published at the next poke; NaN for other kinds.
+    obs_time_s, obs_cum
+        TWAP accumulator: times of the observations and, per TWAP feed (columns in
+        ``FeedBook.twap_feeds`` order), the cumulative log market value at those times.
+    """
+
+    now_s: float
+    answer: FloatArray
+    updated_at_s: FloatArray
+    pending: FloatArray
+    obs_time_s: FloatArray
+    obs_cum: FloatArray
+
+    @classmethod
+    def initial(
+        cls, book: FeedBook, *, now_s: float = 0.0, age_s: ArrayLike | None = None
+    ) -> FeedState:
+        """The snapshot: every answer as in the dataset, last updated ``age_s`` ago (0)."""
+        age = np.zeros(len(book)) if age_s is None else np.broadcast_to(age_s, (len(book),))
+        return cls(
+            now_s=float(now_s),
+            answer=book.initial.copy(),
+            updated_at_s=now_s - np.asarray(age, dtype=float),
+            pending=np.where(book.kind == _DELAYED, book.initial, np.nan),
+            obs_time_s=np.array([float(now_s)]),
+            obs_cum=np.zeros((1, book.twap_feeds.size)),
+        )
+
+
+def market_values(book: FeedBook, market_price: ArrayLike) -> FloatArray:
+    """Market value of every feed's pair: price of the base / price of the quote (USD = 1)."""
+    price = np.asarray(market_price, dtype=float)
+    quote = np.where(book.quote >= 0, price[np.maximum(book.quote, 0)], 1.0)
+    result: FloatArray = price[book.base] / quote
+    return result
+
+
+def _twap(
+    book: FeedBook, state: FeedState, value: FloatArray, now_s: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """TWAP answers and the extended accumulator (Uniswap v3 ``observe`` on log prices)."""
+    cols = book.twap_feeds
+    window = book.twap_window_s[cols]
+    cum_now = state.obs_cum[-1] + np.log(value[cols]) * (now_s - state.now_s)
+    times = np.append(state.obs_time_s, now_s)
+    cum = np.vstack([state.obs_cum, cum_now])
+    target = now_s - window
+    k = np.searchsorted(times, target, side="right") - 1
+    j = np.arange(cols.size)
+    lo = np.maximum(k, 0)
+    hi = np.minimum(lo + 1, times.size - 1)
+    span = times[hi] - times[lo]
+    frac = np.where(span > 0, (target - times[lo]) / np.where(span > 0, span, 1.0), 0.0)
+    inside = cum[lo, j] + (cum[hi, j] - cum[lo, j]) * frac
+    # Before the first observation the feed is taken to have sat at its snapshot answer.
+    before = cum[0, j] - np.log(book.initial[cols]) * (times[0] - target)
+    cum_then = np.where(k < 0, before, inside)
+    answer = np.exp((cum_now - cum_then) / window)
+    # Keep the newest observation at or before the oldest window start that can be asked for.
+    oldest = now_s - (np.max(window) if window.size else 0.0)
+    first = max(int(np.searchsorted(times, oldest, side="right")) - 1, 0)
+    return answer, times[first:], cum[first:]
+
+
+def update_feeds(
+    book: FeedBook,
+    state: FeedState,
+    market_price: ArrayLike,
+    exchange_rate: ArrayLike,
+    now_s: float,
+    overrides: FeedOverrides | None = None,
+) -> tuple[FeedState, BoolArray]:
+    """Apply every feed's update rule for the round that ends at ``now_s``.
+
+    Parameters
+    ----------
+    book
+        The feeds.
+    state
+        Answers after the previous round.
+    market_price
+        USD price of every asset (``book`` numbering) over this round; must be positive.
+    exchange_rate
+        Redemption rate of every asset (1 for assets that wrap nothing).
+    now_s
+        End of the round, seconds since the snapshot; later than ``state.now_s``.
+    overrides
+        The scenario's overrides for this round (none by default).
+
+    Returns
+    -------
+    state : FeedState
+        The new answers (``state`` is not modified).
+    updated : ndarray of bool
+        Feeds that published an update this round: a Chainlink trigger (even if the value is
+        unchanged), an OSM poke, or any other feed whose answer changed by more than 1e-12
+        (relative); held feeds never, manipulated ones when the answer changed.
+
+    Examples
+    --------
+    ETH/USD with a 50 bp threshold ignores a 0.4% move until its one-hour heartbeat:
+
+    >>> import pyarrow as pa
+    >>> feeds = pa.Table.from_pylist([dict(feed_id="eth", description="ETH / USD",
+    ...     kind="chainlink", base_asset_id="ETH", quote="USD", decimals=8,
+    ...     heartbeat_s=3600, deviation_bps=50.0, source_feed_ids=[], answer=2000.0)])
+    >>> book = FeedBook.from_table(feeds, ["ETH"])
+    >>> state = FeedState.initial(book)
+    >>> state, updated = update_feeds(book, state, [2008.0], [1.0], 60.0)
+    >>> float(state.answer[0]), bool(updated[0])
+    (2000.0, False)
+    >>> state, updated = update_feeds(book, state, [2008.0], [1.0], 3600.0)
+    >>> float(state.answer[0]), bool(updated[0])
+    (2008.0, True)
+    """
+    price = np.asarray(market_price, dtype=float)
+    if not np.all(price > 0):
+        raise ValueError("market prices must be positive")
+    if not now_s > state.now_s:
+        raise ValueError(f"now_s={now_s} is not after the previous update at {state.now_s}")
+    kind = book.kind
+    old = state.answer
+    value = market_values(book, price)
+
+    new = old.copy()
+    # OCR's Deviates: |new - old| / |old| >= threshold, inclusive, on integer answers; the
+    # 1e-12 slack stands in for exact arithmetic so a move of exactly the threshold triggers.
+    trigger = (kind == _CHAINLINK) & (
+        (np.abs(value - old) / old >= book.deviation * (1.0 - 1e-12))
+        | (now_s - state.updated_at_s >= book.heartbeat_s)
+    )
+    new[trigger] = value[trigger]
+    follow = kind == _MARKET
+    new[follow] = value[follow]
+    new[kind == _FIXED] = book.fixed_answer[kind == _FIXED]
+    rate = kind == _RATE
+    new[rate] = np.asarray(exchange_rate, dtype=float)[book.base[rate]]
+
+    twap_answer, obs_time, obs_cum = _twap(book, state, value, now_s)
+    new[book.twap_feeds] = twap_answer
+
+    # OSM: a poke at each hop boundary publishes the queued value and queues the current one;
+    # if two or more hops passed within the round, the intermediate readings are this round's.
+    delayed = kind == _DELAYED
+    hop = np.where(delayed, book.delay_s, 1.0)
+    hops = np.floor(now_s / hop) - np.floor(state.updated_at_s / hop)
+    poked = delayed & (hops >= 1)
+    new[poked] = np.where(hops[poked] >= 2, value[poked], state.pending[poked])
+    pending = np.where(poked, value, state.pending)
+
+    ov = overrides if overrides is not None else FeedOverrides.none(len(book))
+    hold = (ov.mode == _FROZEN) | (ov.mode == _STALE)
+    manipulated = ov.mode == _MANIPULATED
+
+    def override(rows: BoolArray) -> None:
+        # Applied level by level, so a composite reads its sources' overridden answers.
+        h = rows & hold
+        new[h] = old[h]
+        m = rows & manipulated
+        new[m] = np.where(np.isnan(ov.value[m]), new[m] * ov.factor[m], ov.value[m])
+
+    override(book.level == 0)
+    ptr, src = book.source_indptr, book.source_indices
+    for lvl in range(book.level_ptr.size - 1):
+        lo, hi = int(book.level_ptr[lvl]), int(book.level_ptr[lvl + 1])
+        rows = book.composite_order[lo:hi]
+        new[rows] = np.multiply.reduceat(new[src[ptr[lo] : ptr[hi]]], ptr[lo:hi] - ptr[lo])
+        override(book.level == lvl + 1)
+
+    # Float noise of the TWAP and composite products is not a new answer.
+    changed = ~np.isclose(new, old, rtol=1e-12, atol=0.0)
+    updated = np.where((kind == _CHAINLINK) | delayed, trigger | poked, changed)
+    updated = (updated & ~hold) | (manipulated & changed)
+    pending = np.where(hold & delayed, state.pending, pending)
+    updated_at = np.where(updated, now_s, state.updated_at_s)
+    updated_at = np.where(poked & ~hold, np.floor(now_s / hop) * hop, updated_at)
+    next_state = FeedState(
+        now_s=float(now_s),
+        answer=new,
+        updated_at_s=updated_at,
+        pending=pending,
+        obs_time_s=obs_time,
+        obs_cum=obs_cum,
+    )
+    return next_state, updated
+
+
+def protocol_prices(book: FeedBook, state: FeedState, usage_feed: ArrayLike) -> FloatArray:
+    """The answer each ``oracle_usage`` row reads, in its feed's quote units.
+
+    ``usage_feed`` holds the feed index of every usage row (``book.index(feed_ids)``).
+    """
+    result: FloatArray = state.answer[np.asarray(usage_feed, dtype=np.int64)]
+    return result
+
+
+def exchange_rates(dataset: Dataset, asset_ids: list[str] | tuple[str, ...]) -> FloatArray:
+    """Snapshot redemption rates from ``wrappers`` (1 for assets that wrap nothing)."""
+    wrappers = dataset.table("wrappers")
+    rate = dict(
+        zip(
+            wrappers.column("asset_id").to_pylist(),
+            wrappers.column("exchange_rate").to_pylist(),
+            strict=True,
+        )
+    )
+    return np.array([float(rate.get(a, 1.0)) for a in asset_ids])
