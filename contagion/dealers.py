@@ -236,7 +236,11 @@ def _per_asset(book: OptionBook, values: FloatArray) -> FloatArray:
     )
 
 
-def _asset_vector(values: ArrayLike, book: OptionBook, name: str) -> FloatArray:
+def _asset_vector(
+    values: ArrayLike | None, book: OptionBook, name: str, default: float = np.nan
+) -> FloatArray:
+    if values is None:
+        return np.full(book.n_assets, default)
     array = np.asarray(values, dtype=float)
     if array.shape != (book.n_assets,):
         raise ValueError(f"{name} must have one entry per asset ({book.n_assets})")
@@ -277,6 +281,7 @@ def dealer_round(
     params: DealerParams | None = None,
     *,
     vol_spike: ArrayLike | None = None,
+    vol_multiplier: ArrayLike | None = None,
 ) -> tuple[DealerState, DealerRound]:
     """Re-hedge after spot moves from ``state.spot`` to ``spot`` and ``dt_years`` pass.
 
@@ -292,8 +297,9 @@ def dealer_round(
         Time since the previous round, years.
     params
         Dealer behaviour; the defaults of :class:`DealerParams` when None.
-    vol_spike
-        Vol points added to the implied volatility of each asset's series this round.
+    vol_spike, vol_multiplier
+        Per asset, vol points added to and a factor on the implied volatility of its series
+        this round (a scenario's volatility spike): ``iv · multiplier + points / 100``.
 
     Returns
     -------
@@ -315,11 +321,12 @@ def dealer_round(
     if not np.isfinite(dt_years) or dt_years < 0:
         raise ValueError(f"dt_years must be finite and non-negative, got {dt_years!r}")
     prices = _asset_vector(spot, book, "spot")
-    spike = np.zeros(book.n_assets) if vol_spike is None else _asset_vector(vol_spike, book, "vol")
+    spike = _asset_vector(vol_spike, book, "vol_spike", 0.0)
+    factor = _asset_vector(vol_multiplier, book, "vol_multiplier", 1.0)
     move_pct = 100.0 * (prices[book.underlying] / state.spot[book.underlying] - 1.0)
     falls = np.minimum(move_pct, 0.0) if params.down_only else move_pct
     iv_points = -params.iv_response * falls + spike[book.underlying]
-    iv = np.maximum(state.iv + iv_points / 100.0, params.iv_floor)
+    iv = np.maximum(state.iv * factor[book.underlying] + iv_points / 100.0, params.iv_floor)
     elapsed = state.elapsed + dt_years
     delta, gex, vega = _greeks(book, prices, iv, elapsed, _signs(book, params.dealer_sign))
     hedge = -_per_asset(book, delta)

@@ -139,6 +139,16 @@ def test_vol_spike_shifts_deltas_towards_at_the_money(
     assert np.sign(done.hedge_flow[0]) == flow_sign
 
 
+def test_vol_multiplier_scales_iv_per_asset() -> None:
+    book = OptionBook(
+        ("A", "B"), [100.0, 50.0], [0, 1], [100.0, 50.0], [0.1, 0.1], [True, True],
+        [1.0, 1.0], [0.4, 0.8], [1.0, 1.0], [0, 0],
+    )  # fmt: skip
+    state = initial_dealer_state(book)
+    new, _ = dealer_round(book, state, book.spot, 0.0, vol_multiplier=[1.5, 1.0], vol_spike=[0, 5])
+    np.testing.assert_allclose(new.iv, [0.6, 0.85])
+
+
 def test_iv_responds_to_moves_down_only_and_floored() -> None:
     book = one_series(iv=0.5)
     state = initial_dealer_state(book)
