@@ -17,7 +17,8 @@ round's market prices and applies each feed's rule:
   (1 bp) is not reproduced.
 * ``delayed`` (Maker's oracle security module, OSM): every hop of ``delay_s`` seconds a keeper
   pokes the OSM, which publishes the value it read at the previous poke and reads a new one.
-  Hops are counted from the snapshot (taken to be a hop boundary).
+  Hops are counted from the last poke (the snapshot, unless ``FeedState.initial`` is given
+  the feeds' ages).
 * ``fixed``: the snapshot answer, forever.
 * ``exchange-rate``: a wrapper's redemption rate, ``exchange_rate[base]``.
 * ``composite``: the product of its sources' answers after they update (Aave's wstETH adapter
@@ -129,6 +130,8 @@ class FeedBook:
         The constant of a fixed feed (NaN for others).
     initial
         Answer at the snapshot.
+    twap_feeds
+        Indices of the TWAP feeds (the columns of ``FeedState.obs_cum``).
     """
 
     feed_ids: tuple[str, ...]
@@ -148,14 +151,10 @@ class FeedBook:
     source_indices: IntArray
     fixed_answer: FloatArray
     initial: FloatArray
+    twap_feeds: IntArray
 
     def __len__(self) -> int:
         return len(self.feed_ids)
-
-    @property
-    def twap_feeds(self) -> IntArray:
-        """Indices of the TWAP feeds (the columns of :attr:`FeedState.obs_cum`)."""
-        return np.flatnonzero(self.kind == _TWAP)
 
     def index(self, feed_ids: list[str] | tuple[str, ...]) -> IntArray:
         """Positions of ``feed_ids`` in the book; KeyError naming the first unknown one."""
@@ -240,6 +239,7 @@ class FeedBook:
             source_indices=indices,
             fixed_answer=np.where(kind == _FIXED, initial, np.nan),
             initial=initial,
+            twap_feeds=np.flatnonzero(kind == _TWAP),
         )
 
 
@@ -461,7 +461,7 @@ def update_feeds(
     # if two or more hops passed within the round, the intermediate readings are this round's.
     delayed = kind == _DELAYED
     hop = np.where(delayed, book.delay_s, 1.0)
-    hops = np.floor(now_s / hop) - np.floor(state.updated_at_s / hop)
+    hops = np.floor((now_s - state.updated_at_s) / hop)
     poked = delayed & (hops >= 1)
     new[poked] = np.where(hops[poked] >= 2, value[poked], state.pending[poked])
     pending = np.where(poked, value, state.pending)
@@ -486,12 +486,13 @@ def update_feeds(
         override(book.level == lvl + 1)
 
     # Float noise of the TWAP and composite products is not a new answer.
-    changed = ~np.isclose(new, old, rtol=1e-12, atol=0.0)
+    changed = np.abs(new - old) > 1e-12 * np.abs(old)
     updated = np.where((kind == _CHAINLINK) | delayed, trigger | poked, changed)
     updated = (updated & ~hold) | (manipulated & changed)
     pending = np.where(hold & delayed, state.pending, pending)
-    updated_at = np.where(updated, now_s, state.updated_at_s)
-    updated_at = np.where(poked & ~hold, np.floor(now_s / hop) * hop, updated_at)
+    # The OSM's clock (zzz) advances by whole hops from its last poke, whatever else happens.
+    osm_clock = np.where(poked & ~hold, state.updated_at_s + hops * hop, state.updated_at_s)
+    updated_at = np.where(delayed, osm_clock, np.where(updated, now_s, state.updated_at_s))
     next_state = FeedState(
         now_s=float(now_s),
         answer=new,

@@ -277,6 +277,33 @@ def test_osm_publishes_one_hop_late() -> None:
     assert float(states[119][0].updated_at_s[0]) == 7200.0
 
 
+def test_feed_ages_shift_heartbeats_and_hops() -> None:
+    book = book_of(eth_usd(), feed("osm", "delayed", 2000.0, delay_s=3600))
+    state = FeedState.initial(book, age_s=[3000.0, 1800.0])
+    answers = []
+    for k in range(1, 41):
+        state, updated = update_feeds(book, state, prices(2004.0), RATES, 60.0 * k)
+        answers.append((float(state.answer[0]), bool(updated[1])))
+    # The heartbeat falls due 600 s in; the OSM pokes 1800 s in (publishing the queued 2000).
+    assert [a for a, _ in answers].index(2004.0) == 9
+    assert [u for _, u in answers].index(True) == 29
+    assert float(state.updated_at_s[1]) == 1800.0 and float(state.pending[1]) == 2004.0
+
+
+def test_osm_keeps_its_clock_under_a_manipulation() -> None:
+    book = book_of(feed("osm", "delayed", 2000.0, delay_s=3600))
+    states = run(
+        book,
+        [(60.0 * k, prices(1600.0)) for k in range(1, 61)],
+        [overrides("manipulated", factor=2.0)] + [None] * 59,
+    )
+    assert float(states[0][0].answer[0]) == 4000.0
+    assert float(states[0][0].updated_at_s[0]) == 0.0
+    pokes = [k for k, (_, u) in enumerate(states) if u[0]]
+    assert pokes == [0, 59]
+    assert float(states[59][0].answer[0]) == 2000.0 and float(states[59][0].pending[0]) == 1600.0
+
+
 def test_osm_skipping_hops_publishes_the_current_value() -> None:
     book = book_of(feed("osm", "delayed", 2000.0, delay_s=3600))
     state, updated = run(book, [(3 * 3600.0 + 60.0, prices(1500.0))])[0]
