@@ -29,12 +29,15 @@ are floats; the feed's ``decimals`` are kept for reporting, not used to round.
 
 Scenario overrides (per feed, for the current round) replace the rule: ``frozen`` and
 ``stale`` hold the answer (no new round is published; the labels differ only in reports),
-``manipulated`` publishes the rule's answer x ``factor`` or a given ``value``.
+``manipulated`` publishes the rule's answer x ``factor`` or a given ``value``. Overrides apply
+level by level, so a composite reads its sources' overridden answers. When an override ends,
+each rule resumes from the answer the feed has (a Chainlink feed keeps a manipulated answer
+until a trigger fires; a held one fires its heartbeat at once if it fell due meanwhile).
 
 References
 ----------
-Chainlink, Data Feeds documentation: "Check the timestamp of the latest answer", trigger
-parameters (deviation threshold, heartbeat).
+Chainlink, Data Feeds documentation ("Decentralized Data Model": the deviation threshold and
+heartbeat trigger parameters of an aggregator).
 Adams, H. et al. (2021). Uniswap v3 Core, section 5 (Oracle: tick accumulator, geometric mean).
 smartcontractkit/libocr, median reporting plugin: ``Deviates`` (inclusive threshold test).
 MakerDAO, Oracle Security Module (OSM) documentation: ``hop``, ``poke``, ``peek``/``peep``.

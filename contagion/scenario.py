@@ -492,8 +492,20 @@ class Scenario:
             raise ScenarioError("expected ModelParams", field="params")
 
     def resolve(self, dataset: Dataset) -> ResolvedScenario:
-        """Tie every name to ``dataset``; ScenarioError naming the field and candidates."""
-        return _resolve(self, dataset)
+        """Tie every name to ``dataset``.
+
+        Raises
+        ------
+        ScenarioError
+            A name matches nothing (the message lists similar symbols, descriptions or ids),
+            or an untrusted symbol or description matches several; a volatility spike on an
+            asset without options; a write-down of a protocol that issues no token; two
+            overlapping failures of one feed. The message names the file and the field.
+        """
+        try:
+            return _resolve(self, dataset)
+        except ScenarioError as err:
+            raise ScenarioError(err.message, file=self.source, field=err.field) from None
 
 
 # -- TOML in and out ---------------------------------------------------------------------------
@@ -835,12 +847,8 @@ class ResolvedScenario:
         mode = np.zeros((n, len(feeds)), np.int8)
         factor, value = np.ones((n, len(feeds))), np.full((n, len(feeds)), np.nan)
         for feed, code, fac, val, start, stop in self.oracle:
-            rows = slice(start, n if stop is None else stop + 1)
-            mode[rows, fcol(feed)], factor[rows, fcol(feed)], value[rows, fcol(feed)] = (
-                code,
-                fac,
-                val,
-            )
+            rows, c = slice(start, n if stop is None else stop + 1), fcol(feed)
+            mode[rows, c], factor[rows, c], value[rows, c] = code, fac, val
         points, mult = np.zeros((n, len(assets))), np.ones((n, len(assets)))
         for asset, pts, mul, at in self.vols:
             if at < n:
@@ -922,11 +930,8 @@ def _resolve(s: Scenario, dataset: Dataset) -> ResolvedScenario:
             other = asset(name, f"shocks[{i}].correlated.{name}")
             if other == main:
                 raise _err(f"shocks[{i}].correlated.{name}", "is the shocked asset itself")
-            moves.append(
-                ResolvedMove(
-                    other, beta * math.log1p(shock.move), shock.at_round, shock.over_rounds
-                )
-            )
+            log_move = beta * math.log1p(shock.move)
+            moves.append(ResolvedMove(other, log_move, shock.at_round, shock.over_rounds))
     for i, d in enumerate(s.depegs):
         a = asset(d.asset, f"depegs[{i}].asset")
         total = math.log(d.price / price[a]) if d.price is not None else math.log1p(d.move or 0.0)
@@ -964,11 +969,8 @@ def _resolve(s: Scenario, dataset: Dataset) -> ResolvedScenario:
             listed = ", ".join(f"{symbols[asset_ids.index(u)]!r} ({u})" for u in sorted(options))
             raise _err(where, f"no option series on {v.underlying!r}; underlyings: {listed}")
         pts = v.iv_points if v.iv_points is not None else 0.0
-        vols.append(
-            ResolvedSpike(
-                a, pts, v.iv_multiplier if v.iv_multiplier is not None else 1.0, v.at_round
-            )
-        )
+        mult = v.iv_multiplier if v.iv_multiplier is not None else 1.0
+        vols.append(ResolvedSpike(a, pts, mult, v.at_round))
     issuers = sorted(
         set(dataset.table("wrappers").column("protocol_id").to_pylist())
         | set(dataset.table("stablecoins").column("protocol_id").to_pylist())

@@ -382,6 +382,14 @@ def test_assets_resolve_by_exact_symbol_or_id(tiny_dataset: Dataset) -> None:
     assert message.endswith("no similar asset in the dataset")
 
 
+def test_resolution_errors_name_the_file(tmp_path: Path, tiny_dataset: Dataset) -> None:
+    path = write(tmp_path, '[[shocks]]\nasset = "ETH"\nmove = -0.1\ncorrelated = { WBTC = 1.0 }')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path).resolve(tiny_dataset)
+    assert str(info.value).startswith(f"{path}: shocks[0].asset: unknown asset 'ETH'")
+    assert info.value.file == str(path)
+
+
 def test_untrusted_symbols_can_be_ambiguous(tiny_dataset: Dataset) -> None:
     twin = _with_symbols(tiny_dataset, {WSTETH: "WETH"})
     message = _resolve_error(twin, shocks=[PriceShock("WETH", -0.1)])
