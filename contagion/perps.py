@@ -236,9 +236,9 @@ def perp_round(
         raise ValueError(f"price must have one entry per asset ({book.n_assets})")
     n_markets = len(book.markets)
     market_price = prices[book.market_underlying]
-    p = market_price[book.market]
-    if not np.all(np.isfinite(p) & (p > 0)):
+    if not np.all(np.isfinite(market_price) & (market_price > 0)):
         raise ValueError("every perpetual underlying needs a positive finite price")
+    p = market_price[book.market]
     side, liq, oi = book.side, book.liquidation_price, state.open_interest
     crossed = (oi > 0) & (side * (p - liq) <= 0)
     closed = np.where(crossed, oi, 0.0)
