@@ -9,6 +9,7 @@ import itertools
 import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -74,9 +75,14 @@ def test_same_seed_same_world_other_seed_other_positions() -> None:
     assert not a.table("lending_positions").equals(c.table("lending_positions"))
     assert not a.table("pool_ticks").equals(c.table("pool_ticks"))
     assert not a.table("perp_markets").equals(c.table("perp_markets"))
-    # Real parameters do not depend on the seed.
-    for name in ("assets", "oracle_feeds", "oracle_usage", "lending_markets", "wrappers"):
+    # Real parameters do not depend on the seed; only the aTokens' supply (what the
+    # positions supply to Aave) does.
+    for name in ("oracle_feeds", "oracle_usage", "lending_markets", "wrappers"):
         assert a.table(name).equals(c.table(name)), name
+    assets_a, assets_c = a.table("assets").to_pandas(), c.table("assets").to_pandas()
+    receipt = (assets_a["kind"] == "receipt") & assets_a["symbol"].str.startswith("a")
+    pd.testing.assert_frame_equal(assets_a[~receipt], assets_c[~receipt])
+    assert (assets_a.loc[receipt, "total_supply"] != assets_c.loc[receipt, "total_supply"]).all()
 
 
 @pytest.mark.parametrize("target", [500, 20_000, 120_000])
@@ -204,8 +210,13 @@ def test_composite_feeds_are_products_of_their_sources(t: dict[str, pd.DataFrame
     for feed_id, row in composites.iterrows():
         sources = list(row["source_feed_ids"])
         assert sources and all(s in feeds.index for s in sources), feed_id
-        product = math.prod(feeds.loc[s, "answer"] for s in sources)
-        assert row["answer"] == pytest.approx(product, rel=1e-6), feed_id
+        # Exactly, to the composite's last decimal, from the raw integers.
+        product = math.prod(
+            Fraction(int(feeds.loc[s, "answer_raw"]), 10 ** int(feeds.loc[s, "decimals"]))
+            for s in sources
+        )
+        unit = 10 ** int(row["decimals"])
+        assert abs(product * unit - int(row["answer_raw"])) <= 1, feed_id
     wsteth = composites.loc["1:0x8b6851156023f4f5a66f68bea80851c3d905ac93"]
     assert ETH_USD in list(wsteth["source_feed_ids"])
 
@@ -494,6 +505,11 @@ def test_raw_and_float_amounts_agree(t: dict[str, pd.DataFrame]) -> None:
         assert int(feed["answer_raw"]) / 10 ** feed["decimals"] == pytest.approx(
             feed["answer"], rel=1e-12
         )
+    known = t["assets"].dropna(subset=["total_supply_raw"])
+    for _, a in known.iterrows():
+        assert int(a["total_supply_raw"]) / 10 ** int(a["decimals"]) == pytest.approx(
+            a["total_supply"], rel=1e-12
+        )
 
 
 def test_totals_are_realistic_and_within_caps() -> None:
@@ -515,3 +531,160 @@ def test_totals_are_realistic_and_within_caps() -> None:
     assert (capped["debt_amount"] <= capped["borrow_cap"]).all()
     lent = aave[aave["debt_amount"] > 0].drop(index="1:0x40d16fc0246ad3160ccc09b8d0d3a2cd28ae6c2f")
     assert (lent["debt_amount"] <= lent["collateral_amount"]).all()  # GHO is minted, not lent
+
+
+# -- supply and external depth --------------------------------------------------------------
+
+# Tokens without a market of their own (the solver trades them in their root's market) and
+# the off-chain dollar: the only assets whose depth is null.
+NO_OWN_MARKET = {"WETH", "WBTC", "wstETH", "sDAI", "aEthWETH", "aEthUSDC", "USD"}
+
+
+def test_supplies_are_positive_where_known(t: dict[str, pd.DataFrame]) -> None:
+    assets = t["assets"].set_index("symbol")
+    assert assets["total_supply"].isna().sum() == 1 and pd.isna(assets.loc["USD", "total_supply"])
+    assert (assets["total_supply"].dropna() > 0).all()
+    assert assets.loc["ETH", "total_supply"] == 120_270_000
+    assert assets.loc["BTC", "total_supply_raw"] == str(19_530_000 * 10**8)
+    # Every stablecoin row carries the coin's supply as in assets.
+    supply_by_id = t["assets"].set_index("asset_id")["total_supply"]
+    coins = t["stablecoins"]
+    assert (coins["supply"] == coins["asset_id"].map(supply_by_id)).all()
+    # The modelled Terra: governance tokens worth about 1.5 times the stablecoin supply.
+    coverage = assets.loc["mLUNA", "total_supply"] * assets.loc["mLUNA", "price_usd"]
+    assert coverage / assets.loc["mUST", "total_supply"] == pytest.approx(1.5, abs=0.05)
+
+
+def test_supplies_cover_every_holding_in_the_world(t: dict[str, pd.DataFrame]) -> None:
+    held = t["lending_positions"].groupby("asset_id")["collateral_amount"].sum()
+    pools = t["pools"].explode(["token_asset_ids", "reserves"])
+    held = held.add(pools.groupby("token_asset_ids")["reserves"].sum().astype(float), fill_value=0)
+    supply = t["assets"].set_index("asset_id")["total_supply"]
+    known = held[held.index.map(supply).notna()]
+    assert (known <= known.index.map(supply)).all()
+
+
+def test_atoken_supply_is_what_the_world_supplies_to_aave(t: dict[str, pd.DataFrame]) -> None:
+    assets = t["assets"].set_index("asset_id")
+    positions = t["lending_positions"]
+    for a_token, underlying in (
+        (AETHWETH, WETH),
+        ("1:0x98c23e9d8f34fefb1b7bd6a91b7ff122f4e16f5c", USDC),
+    ):
+        assert assets.loc[a_token, "underlying_asset_id"] == underlying
+        in_aave = positions[
+            (positions["protocol_id"] == AAVE) & (positions["asset_id"] == underlying)
+        ]
+        assert int(assets.loc[a_token, "total_supply_raw"]) == sum(
+            int(v) for v in in_aave["collateral_amount_raw"]
+        )
+
+
+def test_depth_is_null_exactly_where_documented(t: dict[str, pd.DataFrame]) -> None:
+    assets = t["assets"].set_index("symbol")
+    depth = assets["depth_2pct_usd"]
+    assert set(depth[depth.isna()].index) == NO_OWN_MARKET
+    # Each of them converts into a root that has a market of its own.
+    by_id = t["assets"].set_index("asset_id")
+    wrappers = t["wrappers"].set_index("asset_id")["underlying_asset_id"]
+    for symbol in NO_OWN_MARKET - {"USD"}:
+        asset = assets.loc[symbol, "asset_id"]
+        while pd.isna(by_id.loc[asset, "depth_2pct_usd"]):
+            asset = wrappers[asset]
+        assert by_id.loc[asset, "depth_2pct_usd"] > 0, symbol
+    # Orders of magnitude: BTC and ETH in the tens to hundreds of millions, big stablecoins
+    # larger still, DeFi tokens at 0.1 % of their market capitalisation.
+    assert 30e6 <= depth["ETH"] < depth["BTC"] <= 300e6
+    assert min(depth["USDT"], depth["USDC"]) > depth["BTC"]
+    for symbol in ("LINK", "CRV", "MKR", "COMP", "mLUNA"):
+        cap = assets.loc[symbol, "total_supply"] * assets.loc[symbol, "price_usd"]
+        assert depth[symbol] == pytest.approx(0.001 * cap), symbol
+    assert depth["CRV"] < 1e6  # Kaiko: CRV's 2 % depth below 1 M USD in 2023
+    assert depth["stETH"] > depth["rETH"] and depth["stETH"] > depth["cbETH"]
+
+
+# -- feed kinds and publishers ------------------------------------------------------------
+
+
+def test_every_feed_has_its_publisher_and_kind(t: dict[str, pd.DataFrame]) -> None:
+    feeds = t["oracle_feeds"].set_index("feed_id")
+    protocols = set(t["protocols"]["protocol_id"])
+    assert feeds["protocol_id"].notna().all() and set(feeds["protocol_id"]) <= protocols
+    chainlink = feeds["kind"] == "chainlink"
+    assert (feeds.loc[chainlink, "protocol_id"] == "chainlink").all()
+    assert (feeds.loc[~chainlink, "protocol_id"] != "chainlink").all()
+    assert feeds.loc[chainlink, ["heartbeat_s", "deviation_bps"]].notna().all().all()
+    assert not (feeds["kind"] == "twap").any()
+    # Maker's OSMs publish the price of one hour ago.
+    delayed = feeds[feeds["kind"] == "delayed"]
+    assert set(delayed.index) == {
+        "1:0x81fe72b5a8d1a857d176c3e7d5bd2679a9b85763",
+        "1:0xfe7a2ac0b945f12089aeeb6ecebf4f384d9f043f",
+    }
+    assert (delayed["delay_s"] == 3600).all() and (delayed["protocol_id"] == MAKER).all()
+    assert delayed["twap_window_s"].isna().all()
+    assert feeds.loc[feeds["kind"] != "delayed", "delay_s"].isna().all()
+    # Exchange rates are the wrappers' rates, published by their issuers.
+    rates = feeds[feeds["kind"] == "exchange-rate"]
+    wrappers = t["wrappers"].set_index("asset_id")
+    for _, feed in rates.iterrows():
+        wrapper = wrappers.loc[feed["base_asset_id"]]
+        assert feed["answer"] == pytest.approx(wrapper["exchange_rate"], rel=1e-15)
+        assert feed["protocol_id"] == wrapper["protocol_id"]
+        assert feed["quote"] == wrapper["underlying_asset_id"]
+    symbols = t["assets"].set_index("asset_id")["symbol"]
+    assert set(rates["base_asset_id"].map(symbols)) == {
+        "wstETH",
+        "rETH",
+        "sDAI",
+        "aEthWETH",
+        "aEthUSDC",
+    }
+    fixed = feeds[feeds["kind"] == "fixed"]
+    assert set(fixed.index) == {
+        "1:0xd110cac5d8682a3b045d5524a9903e031d70fccd",  # GhoOracle
+        "1:comet-weth-base-constant",
+        "1:spark-dai-fixed",
+        "1:maker-dai-par",
+    }
+
+
+def test_spark_prices_aave_receipts_through_their_exchange_rate(
+    t: dict[str, pd.DataFrame],
+) -> None:
+    feeds = t["oracle_feeds"].set_index("feed_id")
+    usage = t["oracle_usage"]
+    symbols = t["assets"].set_index("asset_id")["symbol"]
+    for a_token, usd_feed in (
+        (AETHWETH, ETH_USD),
+        (
+            "1:0x98c23e9d8f34fefb1b7bd6a91b7ff122f4e16f5c",
+            "1:0x8fffffd4afb6115b954bd326cbe7b4ba576818f6",
+        ),
+    ):
+        read = _one(usage, protocol_id=SPARK, asset_id=a_token)["feed_id"]
+        composite = feeds.loc[read]
+        assert composite["kind"] == "composite"
+        sources = list(composite["source_feed_ids"])
+        rate = feeds.loc[sources[0]]
+        assert (rate["kind"], rate["base_asset_id"], rate["protocol_id"]) == (
+            "exchange-rate",
+            a_token,
+            AAVE,
+        )
+        assert rate["answer"] == 1.0 and sources[1] == usd_feed
+        # The underlying's feed is the one Aave reads for it: a write-down of the aToken or a
+        # move of the underlying both reach Spark.
+        underlying = _one(t["wrappers"], asset_id=a_token)["underlying_asset_id"]
+        assert _one(usage, protocol_id=AAVE, asset_id=underlying)["feed_id"] == usd_feed
+        assert composite["answer"] == pytest.approx(feeds.loc[usd_feed, "answer"], rel=1e-12)
+        assert symbols[a_token].startswith("aEth")
+
+
+def test_compound_weth_reads_the_steth_market_for_wsteth(t: dict[str, pd.DataFrame]) -> None:
+    feeds = t["oracle_feeds"].set_index("feed_id")
+    read = _one(t["oracle_usage"], protocol_id="compound-v3-weth", asset_id=WSTETH)["feed_id"]
+    sources = list(feeds.loc[read, "source_feed_ids"])
+    assert feeds.loc[read, "kind"] == "composite"
+    assert sorted(feeds.loc[s, "kind"] for s in sources) == ["chainlink", "exchange-rate"]
+    assert "1:0x86392dc19c0b719886221c78ab11eb8cf5c52812" in sources  # Chainlink STETH/ETH

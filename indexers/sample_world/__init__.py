@@ -8,9 +8,9 @@ algorithmic stablecoin) is generated deterministically from one seed and marked
 number with its source or stated assumption.
 
 Modules: :mod:`.reference` (parsing the shipped files), :mod:`.catalog` (tokens, prices,
-protocols, wrappers), :mod:`.oracles`, :mod:`.markets`, :mod:`.profiles` and
-:mod:`.positions` (lending), :mod:`.pools` with :mod:`.stableswap`, :mod:`.derivatives`,
-:mod:`.stablecoins`, :mod:`.common`.
+protocols, wrappers), :mod:`.supply` (circulating supply, external depth), :mod:`.oracles`,
+:mod:`.markets`, :mod:`.profiles` and :mod:`.positions` (lending), :mod:`.pools` with
+:mod:`.stableswap`, :mod:`.derivatives`, :mod:`.stablecoins`, :mod:`.common`.
 """
 
 from __future__ import annotations
@@ -78,11 +78,14 @@ def build_sample_world(positions: int = 50_000, seed: int = 7) -> Dataset:
         positions, rng_positions, catalog, markets, oracles, default_profiles(markets, catalog)
     )
     pools = build_pools(catalog, rng_pools)
+    a_tokens = {k: w.underlying for k, w in catalog.wrappers.items() if w.kind == "receipt"}
     return Dataset(
         {
             "chains": chains_table(),
             "protocols": protocols_table(ref, catalog),
-            "assets": assets_table(catalog),
+            "assets": assets_table(
+                catalog, {k: book.aave_supplied_raw[u] for k, u in a_tokens.items()}
+            ),
             "oracle_feeds": feeds_table(oracles, catalog),
             "oracle_usage": usage_table(oracles, catalog),
             "lending_markets": markets_table(markets, catalog),

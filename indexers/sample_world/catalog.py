@@ -14,6 +14,10 @@ them or by a stated assumption:
 * Aave's receipt tokens aEthWETH and aEthUSDC = their underlying (aTokens redeem 1:1);
 * COMP = 45 USD (assumed; not in the shipped files), mUST = 1 and mLUNA = 80 USD (modelled).
 
+Circulating supplies and external market depth come from :mod:`.supply`; the supply of
+Aave's receipt tokens is what the world's positions supply to Aave, so it is passed in when
+the table is built.
+
 Chain 0 ("offchain") holds two reference assets that have no token: BTC (the underlying of
 WBTC, the Deribit options and the BTC perpetual) and USD (what fiat-backed stablecoins are
 backed by). Their ``address`` is a lower-case slug, and their ``asset_id`` is ``0:btc`` and
@@ -22,8 +26,8 @@ backed by). Their ``address`` is a lower-case slug, and their ``asset_id`` is ``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import pyarrow as pa
@@ -36,12 +40,14 @@ from indexers.sample_world.common import (
     SYNTHETIC,
     asset_id,
     data_source,
+    exact_raw,
     offchain_row,
     onchain_row,
     rows_table,
     synthetic_address,
 )
 from indexers.sample_world.reference import AAVE_FILE, COMET_FILES, Reference
+from indexers.sample_world.supply import SUPPLY, depth_usd
 
 __all__ = [
     "AAVE",
@@ -56,6 +62,7 @@ __all__ = [
     "MAKER",
     "PERPS",
     "PSM",
+    "ROCKET_POOL",
     "SPARK",
     "STETH_ETH_MARKET",
     "TERRA",
@@ -149,6 +156,10 @@ class Asset:
     underlying: str | None
     price: Fraction
     source: str
+    supply: Fraction | None = None
+    """Circulating supply, whole tokens (None if unknown or set from the positions)."""
+    depth_usd: float | None = None
+    """External 2 % depth, USD (None: no market of its own)."""
 
     @property
     def asset_id(self) -> str:
@@ -207,7 +218,8 @@ def _aave_answer(ref: Reference, symbol: str) -> Fraction:
 
 
 def build_catalog(ref: Reference) -> Catalog:
-    """Assets with prices, and wrappers with exchange rates, from the shipped reference data."""
+    """Assets with prices, supplies and depths, and wrappers with exchange rates, from the
+    shipped reference data."""
     aave_src = data_source(AAVE_FILE)
     eth = _aave_answer(ref, "WETH")
     btc = _aave_answer(ref, "WBTC")
@@ -329,6 +341,9 @@ def build_catalog(ref: Reference) -> Catalog:
         Wrapper("aEthWETH", "WETH", "receipt", AAVE, Fraction(1), aave_src),
         Wrapper("aEthUSDC", "USDC", "receipt", AAVE, Fraction(1), aave_src),
     ]
+    assets = [
+        replace(a, supply=SUPPLY.get(a.key), depth_usd=depth_usd(a.key, a.price)) for a in assets
+    ]
     return Catalog(assets, wrappers)
 
 
@@ -444,10 +459,14 @@ def protocols_table(ref: Reference, catalog: Catalog) -> pa.Table:
     )
 
 
-def assets_table(catalog: Catalog) -> pa.Table:
-    """The ``assets`` table."""
+def assets_table(catalog: Catalog, supply_raw: Mapping[str, int]) -> pa.Table:
+    """The ``assets`` table; ``supply_raw`` holds the base-unit supply of the tokens whose
+    supply follows from the positions (Aave's receipt tokens)."""
     rows = []
     for a in catalog:
+        raw = supply_raw.get(a.key)
+        if raw is None and a.supply is not None:
+            raw = int(exact_raw(a.supply, a.decimals))
         fields = {
             "asset_id": a.asset_id,
             "address": a.address,
@@ -457,6 +476,9 @@ def assets_table(catalog: Catalog) -> pa.Table:
             "decimals": a.decimals,
             "underlying_asset_id": catalog.id(a.underlying) if a.underlying else None,
             "price_usd": a.price_usd,
+            "total_supply_raw": None if raw is None else str(raw),
+            "total_supply": None if raw is None else raw / 10**a.decimals,
+            "depth_2pct_usd": a.depth_usd,
         }
         if a.chain_id == CHAIN_ID:
             rows.append(onchain_row(a.source, **fields))

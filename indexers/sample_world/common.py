@@ -39,6 +39,7 @@ __all__ = [
     "data_source",
     "dequantize",
     "exact_raw",
+    "mantissa_unit",
     "offchain_row",
     "onchain_row",
     "quantize",
@@ -146,6 +147,15 @@ def quantize(
         raise ValueError("an amount is too large for the uint64 mantissa")
     mantissa = scaled.astype(np.uint64)
     return mantissa, mantissa / scale
+
+
+def mantissa_unit(decimals: int) -> int:
+    """Base units in one unit of a :func:`quantize` mantissa of a token with ``decimals``.
+
+    >>> mantissa_unit(18), mantissa_unit(6)
+    (1000000000, 1)
+    """
+    return 10 ** (decimals - min(decimals, _MAX_DRAWN_DECIMALS))
 
 
 def dequantize(

@@ -1,39 +1,50 @@
 """Price feeds of the world and which feed each protocol reads for each asset.
 
-Feeds come in the contract's kinds:
+Every feed names its publisher (``protocol_id``): ``chainlink`` for Chainlink aggregators,
+otherwise the protocol that deploys the adapter, rate or oracle. Feeds come in the
+contract's kinds:
 
 * ``chainlink``: real aggregators from the shipped Chainlink list, joined to Aave's and
   Compound's configured oracles by proxy address (case-insensitive), with the list's
   heartbeat and deviation threshold (``threshold`` is in percent, so 0.5 -> 50 bps). Answers
   are Aave's 2023-10-31 readings where Aave reads the feed; the others are derived from them
   (BTC/USD = Aave's WBTC answer with WBTC/BTC = 1, cbETH/ETH and LDO/ETH = Aave's adapter
-  answer / ETH), or assumed (STETH/ETH = 0.9995, COMP/USD = 45).
-* ``composite``: Aave's price adapters, which are not Chainlink aggregators but products of
-  other feeds (wstETH = stETH-per-wstETH x ETH/USD; cbETH = CBETH/ETH x ETH/USD; rETH = rETH
-  rate x ETH/USD; LDO = LDO/ETH x ETH/USD; WBTC = WBTC/BTC x BTC/USD; sDAI = DSR rate x
-  DAI/USD), at their real addresses with Aave's answers; heartbeat and deviation are null.
-* ``fixed``: values that do not follow a market: GHO's oracle (1 USD), the protocol exchange
-  rates read from the wrapper contracts (wstETH.stEthPerToken, rETH.getExchangeRate, the DSR
-  rate of sDAI), Comet WETH's constant base price, Spark's fixed DAI price and Maker's par.
-* ``twap``: Maker's oracle security modules (OSM), which publish the median price with a
-  one-hour delay; the contract has no "delayed" kind, so they are one-hour TWAP feeds.
+  answer / ETH), or assumed (STETH/ETH = 0.9995, COMP/USD = 45). CBETH/ETH is a market
+  feed (the list's ``dex_state_price``), which is what Aave's cbETH adapter and Compound III
+  WETH read, so cbETH has no exchange-rate feed.
+* ``exchange-rate``: a wrapper's on-chain redemption rate (wstETH.stEthPerToken,
+  rETH.getExchangeRate, the DSR ``chi`` of sDAI), published by its issuer; and, for the
+  synthetic SparkLend listings, the rate of Aave's aEthWETH / aEthUSDC (1 at the snapshot, so
+  that a write-down of Aave's aTokens reaches Spark's oracle).
+* ``composite``: products of other feeds: Aave's price adapters (wstETH = stETH-per-wstETH x
+  ETH/USD; cbETH = CBETH/ETH x ETH/USD; rETH = rETH rate x ETH/USD; LDO = LDO/ETH x ETH/USD;
+  WBTC = WBTC/BTC x BTC/USD; sDAI = DSR rate x DAI/USD) at their real addresses with Aave's
+  answers, heartbeat and deviation null; Compound III WETH's WstETHPriceFeed (STETH/ETH x
+  stETH per wstETH); Spark's sDAI and aToken prices. A composite's answer equals the
+  product of its sources' answers to its last decimal (checked when it is added).
+* ``fixed``: values that are hard-coded: GHO's oracle (1 USD), Comet WETH's constant base
+  price (1 ETH), Spark's fixed DAI price and Maker's par.
+* ``delayed``: Maker's oracle security modules (OSM), which publish the median price read
+  one hour (``delay_s`` 3600, the OSM's ``hop``) earlier.
 
 The shared link that matters most for contagion is real: Aave, Spark and Compound III USDC
 all read Chainlink ETH/USD (0x5f4e...8419) for WETH.
 
 Aave's wstETH adapter reads no stETH/ETH market feed: BGD Labs' proposal of 2023-06-13
-("Price feeds operational update Pt2 - stETH") made it the Lido exchange rate x ETH/USD. The
-Chainlink STETH/ETH feed is kept as the market reference that no protocol reads.
+("Price feeds operational update Pt2 - stETH") made it the Lido exchange rate x ETH/USD.
+Compound III WETH does read the market: its wstETH feed is Chainlink STETH/ETH x the Lido
+rate (comet ``WstETHPriceFeed``, deployments/mainnet/weth/deploy.ts).
 
 References
 ----------
 Aave v3 technical paper (price sources); BGD Labs, cl-synchronicity-price-adapter (the
-adapters) and the 2023-06-13 price-feed proposal; Compound III price feeds; Maker OSM
-documentation.
+adapters) and the 2023-06-13 price-feed proposal; Compound III price feeds (``WstETHPriceFeed``,
+``ScalingPriceFeed``, ``ConstantPriceFeed``); Maker OSM documentation.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -41,9 +52,13 @@ import pyarrow as pa
 
 from indexers.sample_world.catalog import (
     AAVE,
+    CHAINLINK,
     COMET_USDC,
     COMET_WETH,
+    DSR,
+    LIDO,
     MAKER,
+    ROCKET_POOL,
     SPARK,
     STETH_ETH_MARKET,
     Catalog,
@@ -58,7 +73,15 @@ from indexers.sample_world.common import (
 )
 from indexers.sample_world.reference import AAVE_FILE, CHAINLINK_FILE, COMET_FILES, Reference
 
-__all__ = ["ETH_USD", "Feed", "OracleBook", "build_oracles", "feeds_table", "usage_table"]
+__all__ = [
+    "ETH_USD",
+    "Feed",
+    "OracleBook",
+    "build_oracles",
+    "feed_id",
+    "feeds_table",
+    "usage_table",
+]
 
 ETH_USD = "0x5f4ec3df9cbd43714fe2740f5e3616155c5b8419"
 _STETH_ETH = "0x86392dc19c0b719886221c78ab11eb8cf5c52812"
@@ -69,7 +92,7 @@ _LDO_ETH = "0x4e844125952d32acdf339be976c98e22f6f318db"
 _COMP_USD = "0xdbd020caef83efd542f4de03e3cf0c28a4428bd5"
 _USDC_USD = "0x8fffffd4afb6115b954bd326cbe7b4ba576818f6"
 _DAI_USD = "0xaed0c38402a5d19df6e4c03f4e2dced6e29c1ee9"
-# Maker's oracle security modules (chainlog PIP_ETH, PIP_WSTETH).
+# Maker's oracle security modules (chainlog PIP_ETH, PIP_WSTETH); hop = 3600 s.
 _PIP_ETH = "0x81fe72b5a8d1a857d176c3e7d5bd2679a9b85763"
 _PIP_WSTETH = "0xfe7a2ac0b945f12089aeeb6ecebf4f384d9f043f"
 _OSM_DELAY_S = 3600
@@ -85,8 +108,12 @@ _AAVE_COMPOSITES = {
 }
 
 
-def _fid(ref_or_slug: str) -> str:
-    """Feed id on chain 1: ``1:0x...`` for a contract, ``1:<slug>`` for a derived feed."""
+def feed_id(ref_or_slug: str) -> str:
+    """Feed id on chain 1: ``1:0x...`` for a contract, ``1:<slug>`` for a derived feed.
+
+    >>> feed_id("0xABC")
+    '1:0xabc'
+    """
     return f"1:{ref_or_slug.lower()}"
 
 
@@ -104,9 +131,12 @@ class Feed:
     decimals: int
     answer: Fraction
     source: str
+    protocol_id: str
+    """Publisher: ``chainlink`` or the protocol that deploys the adapter, rate or oracle."""
     heartbeat_s: int | None = None
     deviation_bps: float | None = None
     twap_window_s: int | None = None
+    delay_s: int | None = None
     sources: tuple[str, ...] = ()
 
 
@@ -124,6 +154,19 @@ class OracleBook:
         unit = 10**feed.decimals
         self.feeds[feed.feed_id] = replace(feed, answer=Fraction(round(feed.answer * unit), unit))
         return feed.feed_id
+
+    def check_composites(self) -> None:
+        """Raise ValueError unless every composite's answer is the product of its sources'
+        answers to within one unit of its last decimal."""
+        for feed in self.feeds.values():
+            if feed.kind != "composite":
+                continue
+            product = math.prod(self.feeds[s].answer for s in feed.sources)
+            if abs(product - feed.answer) * 10**feed.decimals > 1:
+                raise ValueError(
+                    f"composite {feed.feed_id} answers {float(feed.answer)}, its sources "
+                    f"multiply to {float(product)}"
+                )
 
     def use(self, protocol_id: str, key: str, feed_id: str) -> None:
         if feed_id not in self.feeds:
@@ -147,7 +190,7 @@ def build_oracles(ref: Reference, catalog: Catalog) -> OracleBook:
         listed = ref.feed(address)
         return book.add(
             Feed(
-                _fid(address),
+                feed_id(address),
                 address.lower(),
                 listed.name,
                 "chainlink",
@@ -156,61 +199,45 @@ def build_oracles(ref: Reference, catalog: Catalog) -> OracleBook:
                 listed.decimals,
                 answer,
                 cl_src,
+                CHAINLINK,
                 heartbeat_s=listed.heartbeat_s,
                 deviation_bps=listed.deviation_bps,
             )
         )
 
-    def fixed(
-        slug: str,
-        description: str,
-        base: str,
-        quote: str,
-        answer: Fraction,
-        source: str,
-        address: str | None = None,
-        decimals: int = 18,
-    ) -> str:
+    def rate(slug: str, description: str, base: str, quote: str, publisher: str) -> str:
         return book.add(
             Feed(
-                _fid(address or slug),
-                address,
+                feed_id(slug),
+                None,
                 description,
-                "fixed",
+                "exchange-rate",
                 base,
                 quote,
-                decimals,
-                answer,
-                source,
+                18,
+                catalog.rate(base),
+                aave_src,
+                publisher,
             )
         )
 
-    # Aave's oracles: Chainlink aggregators where the list has them, adapters otherwise.
+    # The wrappers' redemption rates that Aave's adapters multiply by a market feed.
     rates = {
-        "wsteth-rate": fixed(
+        "wsteth-rate": rate(
             "wsteth-rate",
-            "wstETH / ETH exchange rate (wstETH.stEthPerToken, stETH taken at par with ETH)",
+            "wstETH / stETH exchange rate (wstETH.stEthPerToken)",
             "wstETH",
-            "ETH",
-            catalog.rate("wstETH"),
-            aave_src,
+            "stETH",
+            LIDO,
         ),
-        "reth-rate": fixed(
+        "reth-rate": rate(
             "reth-rate",
             "rETH / ETH exchange rate (rETH.getExchangeRate)",
             "rETH",
             "ETH",
-            catalog.rate("rETH"),
-            aave_src,
+            ROCKET_POOL,
         ),
-        "sdai-rate": fixed(
-            "sdai-rate",
-            "sDAI / DAI exchange rate (DSR chi)",
-            "sDAI",
-            "DAI",
-            catalog.rate("sDAI"),
-            aave_src,
-        ),
+        "sdai-rate": rate("sdai-rate", "sDAI / DAI exchange rate (DSR chi)", "sDAI", "DAI", DSR),
     }
     chainlink(_STETH_ETH, "stETH", "ETH", STETH_ETH_MARKET)
     chainlink(_WBTC_BTC, "WBTC", "BTC", Fraction(1))
@@ -222,11 +249,11 @@ def build_oracles(ref: Reference, catalog: Catalog) -> OracleBook:
         answer = Fraction(r.oracle_answer_raw, 10**r.oracle_decimals)
         if r.symbol in _AAVE_COMPOSITES:
             parts = tuple(
-                rates[p].lower() if p in rates else _fid(p) for p in _AAVE_COMPOSITES[r.symbol]
+                rates[p].lower() if p in rates else feed_id(p) for p in _AAVE_COMPOSITES[r.symbol]
             )
             book.add(
                 Feed(
-                    _fid(r.oracle),
+                    feed_id(r.oracle),
                     r.oracle,
                     r.oracle_description or f"{r.symbol} / USD (Aave price adapter)",
                     "composite",
@@ -235,163 +262,181 @@ def build_oracles(ref: Reference, catalog: Catalog) -> OracleBook:
                     r.oracle_decimals,
                     answer,
                     aave_src,
+                    AAVE,
                     sources=parts,
                 )
             )
         elif r.symbol == "GHO":
-            fixed(
-                "",
-                "GHO / USD (GhoOracle, fixed 1 USD)",
-                "GHO",
-                "USD",
-                answer,
-                aave_src,
-                address=r.oracle,
-                decimals=r.oracle_decimals,
+            book.add(
+                Feed(
+                    feed_id(r.oracle),
+                    r.oracle,
+                    "GHO / USD (GhoOracle, fixed 1 USD)",
+                    "fixed",
+                    "GHO",
+                    "USD",
+                    r.oracle_decimals,
+                    answer,
+                    aave_src,
+                    AAVE,
+                )
             )
         else:
             base = "ETH" if r.symbol == "WETH" else r.symbol
             chainlink(r.oracle, base, "USD", answer)
-        book.use(AAVE, r.symbol, _fid(r.oracle))
+        book.use(AAVE, r.symbol, feed_id(r.oracle))
 
     _spark(book, catalog)
-    _compound(book, ref)
+    _compound(book, ref, catalog)
     _maker(book, catalog)
+    book.check_composites()
     return book
 
 
 def _spark(book: OracleBook, catalog: Catalog) -> None:
     """SparkLend, modelled: Aave's feeds for the assets both list, DAI at a fixed 1 USD as
-    Spark prices it, and composites for the (synthetic) aToken listings."""
-    dai = book.add(
-        Feed(
-            _fid("spark-dai-fixed"),
-            None,
-            "DAI / USD (Spark, fixed 1 USD)",
-            "fixed",
-            "DAI",
-            "USD",
-            8,
-            Fraction(1),
-            PUBLISHED,
+    Spark prices it, and, for the (synthetic) aToken listings, Aave's aToken rate x the
+    underlying's USD feed."""
+
+    def spark(
+        slug: str,
+        description: str,
+        kind: str,
+        base: str,
+        answer: Fraction,
+        source: str,
+        sources: tuple[str, ...] = (),
+    ) -> str:
+        return book.add(
+            Feed(
+                feed_id(slug),
+                None,
+                description,
+                kind,
+                base,
+                "USD",
+                8,
+                answer,
+                source,
+                SPARK,
+                sources=sources,
+            )
         )
+
+    dai = spark(
+        "spark-dai-fixed", "DAI / USD (Spark, fixed 1 USD)", "fixed", "DAI", Fraction(1), PUBLISHED
     )
-    sdai = book.add(
-        Feed(
-            _fid("spark-sdai-usd"),
-            None,
-            "sDAI / USD (DSR rate x fixed DAI)",
-            "composite",
-            "sDAI",
-            "USD",
-            8,
-            catalog.rate("sDAI"),
-            PUBLISHED,
-            sources=(_fid("sdai-rate"), dai),
+    sdai = spark(
+        "spark-sdai-usd",
+        "sDAI / USD (DSR rate x fixed DAI)",
+        "composite",
+        "sDAI",
+        catalog.rate("sDAI"),
+        PUBLISHED,
+        (feed_id("sdai-rate"), dai),
+    )
+    receipts = {}
+    for a_token, underlying, usd_feed in (
+        ("aEthWETH", "WETH", ETH_USD),
+        ("aEthUSDC", "USDC", _USDC_USD),
+    ):
+        a_rate = book.add(
+            Feed(
+                feed_id(f"{a_token}-rate"),
+                None,
+                f"{a_token} / {underlying} (Aave aToken redemption rate)",
+                "exchange-rate",
+                a_token,
+                underlying,
+                18,
+                catalog.rate(a_token),
+                SYNTHETIC,
+                AAVE,
+            )
         )
-    )
-    a_weth = book.add(
-        Feed(
-            _fid("spark-aethweth-usd"),
-            None,
-            "aEthWETH / USD (1:1 with WETH, synthetic listing)",
+        receipts[a_token] = spark(
+            f"spark-{a_token}-usd",
+            f"{a_token} / USD (aToken rate x {underlying} / USD, synthetic listing)",
             "composite",
-            "aEthWETH",
-            "USD",
-            8,
-            catalog["aEthWETH"].price,
+            a_token,
+            catalog.rate(a_token) * book.feeds[feed_id(usd_feed)].answer,
             SYNTHETIC,
-            sources=(_fid(ETH_USD),),
+            (a_rate, feed_id(usd_feed)),
         )
-    )
-    a_usdc = book.add(
-        Feed(
-            _fid("spark-aethusdc-usd"),
-            None,
-            "aEthUSDC / USD (1:1 with USDC, synthetic listing)",
-            "composite",
-            "aEthUSDC",
-            "USD",
-            8,
-            catalog["aEthUSDC"].price,
-            SYNTHETIC,
-            sources=(_fid(_USDC_USD),),
-        )
-    )
     aave_feed = {k: book.usage[(AAVE, k)] for k in ("WETH", "wstETH", "WBTC")}
-    for key, feed_id in {
-        **aave_feed,
-        "DAI": dai,
-        "sDAI": sdai,
-        "aEthWETH": a_weth,
-        "aEthUSDC": a_usdc,
-    }.items():
-        book.use(SPARK, key, feed_id)
+    for key, fid in {**aave_feed, "DAI": dai, "sDAI": sdai, **receipts}.items():
+        book.use(SPARK, key, fid)
 
 
-def _compound(book: OracleBook, ref: Reference) -> None:
+def _compound(book: OracleBook, ref: Reference, catalog: Catalog) -> None:
     """Compound III: the configured price feeds. Comet USDC prices WBTC with BTC/USD (not
-    WBTC/BTC); Comet WETH counts in ETH, with a constant 1 for its base, wstETH at the
-    protocol rate and cbETH at the Chainlink CBETH/ETH feed."""
+    WBTC/BTC); Comet WETH counts in ETH, with a constant 1 for its base, wstETH through
+    its WstETHPriceFeed (STETH/ETH x the Lido rate) and cbETH at Chainlink CBETH/ETH."""
     usdc = ref.comet["usdc"]
     if usdc.base_price_feed is None:
         raise ValueError("the Compound USDC configuration names no base price feed")
-    book.use(COMET_USDC, usdc.base_symbol, _fid(usdc.base_price_feed))
+    book.use(COMET_USDC, usdc.base_symbol, feed_id(usdc.base_price_feed))
     for a in usdc.assets:
         if a.price_feed is None:
             raise ValueError(f"Compound USDC collateral {a.symbol} has no price feed")
-        book.use(COMET_USDC, a.symbol, _fid(a.price_feed))
+        book.use(COMET_USDC, a.symbol, feed_id(a.price_feed))
     base = book.add(
         Feed(
-            _fid("comet-weth-base-constant"),
+            feed_id("comet-weth-base-constant"),
             None,
-            "WETH / ETH (Compound III WETH constant price feed)",
+            "WETH / ETH (Compound III WETH ConstantPriceFeed)",
             "fixed",
             "WETH",
             "ETH",
             8,
             Fraction(1),
             PUBLISHED,
+            COMET_WETH,
+        )
+    )
+    wsteth = book.add(
+        Feed(
+            feed_id("comet-weth-wsteth-eth"),
+            None,
+            "wstETH / ETH (Compound III WETH WstETHPriceFeed: STETH/ETH x stETH per wstETH)",
+            "composite",
+            "wstETH",
+            "ETH",
+            8,
+            STETH_ETH_MARKET * catalog.rate("wstETH"),
+            PUBLISHED,
+            COMET_WETH,
+            sources=(feed_id(_STETH_ETH), feed_id("wsteth-rate")),
         )
     )
     book.use(COMET_WETH, "WETH", base)
-    book.use(COMET_WETH, "wstETH", _fid("wsteth-rate"))
-    book.use(COMET_WETH, "cbETH", _fid(_CBETH_ETH))
+    book.use(COMET_WETH, "wstETH", wsteth)
+    book.use(COMET_WETH, "cbETH", feed_id(_CBETH_ETH))
 
 
 def _maker(book: OracleBook, catalog: Catalog) -> None:
-    """Maker: its own OSMs (one-hour delayed medians), not Chainlink; DAI debt at par."""
-    osm_eth = book.add(
-        Feed(
-            _fid(_PIP_ETH),
-            _PIP_ETH,
-            "ETH / USD (Maker OSM, PIP_ETH)",
-            "twap",
-            "ETH",
-            "USD",
-            18,
-            catalog["ETH"].price,
-            PUBLISHED,
-            twap_window_s=_OSM_DELAY_S,
+    """Maker: its own OSMs (medians published one hour late), not Chainlink; DAI at par."""
+
+    def osm(address: str, name: str, key: str) -> str:
+        return book.add(
+            Feed(
+                feed_id(address),
+                address,
+                f"{key} / USD (Maker OSM, {name})",
+                "delayed",
+                key,
+                "USD",
+                18,
+                catalog[key].price,
+                PUBLISHED,
+                MAKER,
+                delay_s=_OSM_DELAY_S,
+            )
         )
-    )
-    osm_wsteth = book.add(
-        Feed(
-            _fid(_PIP_WSTETH),
-            _PIP_WSTETH,
-            "wstETH / USD (Maker OSM, PIP_WSTETH)",
-            "twap",
-            "wstETH",
-            "USD",
-            18,
-            catalog["wstETH"].price,
-            PUBLISHED,
-            twap_window_s=_OSM_DELAY_S,
-        )
-    )
+
     par = book.add(
         Feed(
-            _fid("maker-dai-par"),
+            feed_id("maker-dai-par"),
             None,
             "DAI / USD (Maker par, 1 USD)",
             "fixed",
@@ -400,10 +445,11 @@ def _maker(book: OracleBook, catalog: Catalog) -> None:
             18,
             Fraction(1),
             PUBLISHED,
+            MAKER,
         )
     )
-    book.use(MAKER, "WETH", osm_eth)
-    book.use(MAKER, "wstETH", osm_wsteth)
+    book.use(MAKER, "WETH", osm(_PIP_ETH, "PIP_ETH", "ETH"))
+    book.use(MAKER, "wstETH", osm(_PIP_WSTETH, "PIP_WSTETH", "wstETH"))
     book.use(MAKER, "DAI", par)
 
 
@@ -418,12 +464,14 @@ def feeds_table(book: OracleBook, catalog: Catalog) -> pa.Table:
                 address=f.address,
                 description=f.description,
                 kind=f.kind,
+                protocol_id=f.protocol_id,
                 base_asset_id=catalog.id(f.base),
                 quote="USD" if f.quote == "USD" else catalog.id(f.quote),
                 decimals=f.decimals,
                 heartbeat_s=f.heartbeat_s,
                 deviation_bps=f.deviation_bps,
                 twap_window_s=f.twap_window_s,
+                delay_s=f.delay_s,
                 source_feed_ids=list(f.sources),
                 answer_raw=exact_raw(f.answer, f.decimals),
                 answer=float(f.answer),
@@ -448,8 +496,8 @@ def usage_table(book: OracleBook, catalog: Catalog) -> pa.Table:
                 sources[protocol_id],
                 protocol_id=protocol_id,
                 asset_id=catalog.id(key),
-                feed_id=feed_id,
+                feed_id=fid,
             )
-            for (protocol_id, key), feed_id in book.usage.items()
+            for (protocol_id, key), fid in book.usage.items()
         ],
     )

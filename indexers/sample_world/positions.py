@@ -45,6 +45,7 @@ from indexers.sample_world.common import (
     SNAPSHOT_TIME,
     SYNTHETIC,
     dequantize,
+    mantissa_unit,
     quantize,
     raw_strings,
     synthetic_address,
@@ -72,6 +73,9 @@ class PositionBook:
     table: pa.Table
     cdp_debt: dict[str, float]
     """DAI owed to the CDP by collateral key (whole DAI)."""
+    aave_supplied_raw: dict[str, int]
+    """Base units supplied to Aave (every row, Spark's aToken holdings included) of each
+    asset whose aToken the world lists: the aToken's total supply."""
 
 
 @dataclass
@@ -440,6 +444,12 @@ def generate_positions(
     debt_m = np.concatenate([debt_m, np.zeros(n_h, dtype=np.uint64)])
     decimals = ctx.decimals[key]
 
+    aave_supplied_raw = {}
+    for underlying in _SPARK_ATOKENS.values():
+        on = (protocol == ctx.pindex[AAVE]) & (key == ctx.index[underlying])
+        unit = mantissa_unit(int(ctx.decimals[ctx.index[underlying]]))
+        aave_supplied_raw[underlying] = int(coll_m[on].sum(dtype=np.uint64)) * unit
+
     n_rows = len(key)
     ids = pa.array([catalog.id(k) for k in ctx.keys])
     table = pa.table(
@@ -469,4 +479,4 @@ def generate_positions(
             continue
         on = (rows.protocol == maker) & (profile_of_group[rows.group] == i)
         cdp_debt[next(iter(p.collateral))] = float(debt[on].sum())
-    return PositionBook(table=table, cdp_debt=cdp_debt)
+    return PositionBook(table=table, cdp_debt=cdp_debt, aave_supplied_raw=aave_supplied_raw)

@@ -1,5 +1,8 @@
 """Stablecoins and what backs them: DAI (PSM and vaults), USDC, USDT and the modelled UST.
 
+Supplies are the coins' circulating supplies in :mod:`.supply` (the ``assets`` table's
+``total_supply``), so both tables agree.
+
 * DAI: supply 5.35 B (about its market capitalisation at the end of October 2023). 30 % is
   backed by USDC through the PSM (assumed share; the PSM held roughly a third of DAI's
   backing in late 2023, the rest being vaults and real-world assets, which the world does not
@@ -30,12 +33,8 @@ from indexers.sample_world.common import PUBLISHED, SYNTHETIC, onchain_row, rows
 
 __all__ = ["stablecoins_table"]
 
-_DAI_SUPPLY = 5.35e9
 _DAI_PSM_SHARE = 0.30
-_USDC_SUPPLY = 24.4e9
-_USDT_SUPPLY = 84.5e9
 _USDT_REDEMPTION_FEE = 0.001
-_MUST_SUPPLY = 18.7e9 / 10
 _MUST_SPREAD = 0.005
 _MUST_DAILY_CAPACITY = 0.015
 
@@ -54,26 +53,40 @@ class _Backing(NamedTuple):
 
 def stablecoins_table(catalog: Catalog, cdp_debt: dict[str, float]) -> pa.Table:
     """The ``stablecoins`` table; ``cdp_debt`` is the DAI owed per vault collateral."""
+
+    def supply(key: str) -> float:
+        value = catalog[key].supply
+        if value is None:
+            raise ValueError(f"stablecoin {key} has no supply in the catalog")
+        return float(value)
+
+    dai, must = supply("DAI"), supply("mUST")
     rows = [
-        _Backing("DAI", PSM, "psm", _DAI_SUPPLY, "USDC", _DAI_PSM_SHARE, None, 0.0, PUBLISHED),
+        _Backing("DAI", PSM, "psm", dai, "USDC", _DAI_PSM_SHARE, None, 0.0, PUBLISHED),
         *(
-            _Backing(
-                "DAI", MAKER, "cdp", _DAI_SUPPLY, key, owed / _DAI_SUPPLY, None, 0.0, SYNTHETIC
-            )
+            _Backing("DAI", MAKER, "cdp", dai, key, owed / dai, None, 0.0, SYNTHETIC)
             for key, owed in sorted(cdp_debt.items())
         ),
-        _Backing("USDC", CIRCLE, "fiat", _USDC_SUPPLY, "USD", 1.0, None, 0.0, PUBLISHED),
+        _Backing("USDC", CIRCLE, "fiat", supply("USDC"), "USD", 1.0, None, 0.0, PUBLISHED),
         _Backing(
-            "USDT", TETHER, "fiat", _USDT_SUPPLY, "USD", 1.0, None, _USDT_REDEMPTION_FEE, PUBLISHED
+            "USDT",
+            TETHER,
+            "fiat",
+            supply("USDT"),
+            "USD",
+            1.0,
+            None,
+            _USDT_REDEMPTION_FEE,
+            PUBLISHED,
         ),
         _Backing(
             "mUST",
             TERRA,
             "algorithmic",
-            _MUST_SUPPLY,
+            must,
             "mLUNA",
             1.0,
-            _MUST_DAILY_CAPACITY * _MUST_SUPPLY,
+            _MUST_DAILY_CAPACITY * must,
             _MUST_SPREAD,
             SYNTHETIC,
         ),
