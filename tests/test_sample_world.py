@@ -688,3 +688,153 @@ def test_compound_weth_reads_the_steth_market_for_wsteth(t: dict[str, pd.DataFra
     assert feeds.loc[read, "kind"] == "composite"
     assert sorted(feeds.loc[s, "kind"] for s in sources) == ["chainlink", "exchange-rate"]
     assert "1:0x86392dc19c0b719886221c78ab11eb8cf5c52812" in sources  # Chainlink STETH/ETH
+
+
+# -- the benchmark's scale ----------------------------------------------------------------
+
+LONG_TAIL = 30
+SERIES = 2_400
+
+
+@pytest.fixture(scope="module")
+def big() -> dict[str, pd.DataFrame]:
+    return build_sample_world(
+        positions=N, seed=5, long_tail=LONG_TAIL, option_series=SERIES
+    ).to_pandas()
+
+
+def test_benchmark_scale_counts(big: dict[str, pd.DataFrame]) -> None:
+    assert len(big["assets"]) == 34 + LONG_TAIL >= 50
+    assert len(big["pools"]) == 6 + 18 * LONG_TAIL >= 500
+    assert len(big["option_series"]) == SERIES
+    assert big["option_series"]["series_id"].is_unique
+    rows = len(big["lending_positions"])
+    assert abs(rows - N) <= 0.1 * N
+    tail = big["assets"][big["assets"]["name"].str.contains("Long-tail")]
+    assert len(tail) == LONG_TAIL and (tail["source"] == "sample-world:synthetic").all()
+    assert (tail["total_supply"] > 0).all() and (tail["depth_2pct_usd"] > 0).all()
+    expected = "0x" + hashlib.sha256(b"sample-world:long-tail:0").hexdigest()[:40]
+    assert tail["address"].iloc[0] == expected
+    # 18 pools per token: 9 against WETH, 9 against USDC.
+    pools = big["pools"].explode("token_asset_ids")
+    per_token = pools[pools["token_asset_ids"].isin(tail["asset_id"])].groupby("token_asset_ids")
+    assert (per_token.size() == 18).all() and per_token.ngroups == LONG_TAIL
+
+
+def test_long_tail_listings_copy_real_reserves(big: dict[str, pd.DataFrame]) -> None:
+    tail = big["assets"][big["assets"]["name"].str.contains("Long-tail")]["asset_id"]
+    markets = big["lending_markets"]
+    aave = markets[markets["protocol_id"] == AAVE]
+    real = aave[~aave["asset_id"].isin(tail)]
+    listed = aave[aave["asset_id"].isin(tail)]
+    assert len(listed) == LONG_TAIL and (listed["debt_ceiling"] > 0).all()
+    params = ["ltv", "liquidation_threshold", "liquidation_bonus", "liquidation_protocol_fee"]
+    real_sets = set(map(tuple, real[params].to_numpy().tolist()))
+    assert set(map(tuple, listed[params].to_numpy().tolist())) <= real_sets
+    comet = markets[(markets["protocol_id"] == COMET_USDC) & markets["asset_id"].isin(tail)]
+    assert len(comet) == LONG_TAIL // 2
+    for column, value in (
+        ("borrow_cf", 0.65),
+        ("liquidate_cf", 0.70),
+        ("liquidation_factor", 0.93),
+    ):
+        assert (comet[column] == value).all(), column
+    feeds = big["oracle_feeds"].set_index("feed_id")
+    usage = big["oracle_usage"][big["oracle_usage"]["asset_id"].isin(tail)]
+    assert len(usage) == LONG_TAIL + LONG_TAIL // 2
+    read = feeds.loc[usage["feed_id"]]
+    assert (read["kind"] == "chainlink").all() and (read["protocol_id"] == "chainlink").all()
+    assert read["heartbeat_s"].isin([3600, 86400]).all()
+
+
+def test_long_tail_positions_are_isolated_and_healthy(big: dict[str, pd.DataFrame]) -> None:
+    tail = set(big["assets"][big["assets"]["name"].str.contains("Long-tail")]["asset_id"])
+    positions = big["lending_positions"]
+    in_tail = positions[positions["asset_id"].isin(tail)]
+    assert set(in_tail["protocol_id"]) == {AAVE, COMET_USDC}
+    accounts = positions[
+        positions["account"].isin(in_tail["account"]) & (positions["protocol_id"] == AAVE)
+    ]
+    collateral = accounts[accounts["used_as_collateral"] & (accounts["collateral_amount"] > 0)]
+    assert collateral.groupby("account").size().eq(1).all()  # isolation mode
+    health = _health(big)
+    assert (health["hf"] >= 1.0).all()
+    markets = big["lending_markets"].set_index(["protocol_id", "asset_id"])
+    supplied = in_tail[in_tail["protocol_id"] == AAVE].groupby("asset_id")["collateral_amount"]
+    caps = markets.loc[AAVE].loc[list(supplied.groups), "supply_cap"]
+    assert (supplied.sum() <= caps).all()
+
+
+def test_long_tail_pools_are_exact(big: dict[str, pd.DataFrame]) -> None:
+    assets = big["assets"].set_index("asset_id")
+    pools = big["pools"].iloc[6:]
+    ticks = big["pool_ticks"]
+    for _, pool in pools.iterrows():
+        a, b = list(pool["token_asset_ids"])
+        assert assets.loc[a, "address"] < assets.loc[b, "address"]
+        world = assets.loc[a, "price_usd"] / assets.loc[b, "price_usd"]
+        if pool["kind"] == "constant-product":
+            assert pool["reserves"][1] / pool["reserves"][0] == pytest.approx(world, rel=1e-6)
+            continue
+        sqrt_x96, tick = int(pool["sqrt_price_x96_raw"]), int(pool["tick"])
+        assert get_sqrt_ratio_at_tick(tick) <= sqrt_x96 < get_sqrt_ratio_at_tick(tick + 1)
+        shift = (int(assets.loc[a, "decimals"]) - int(assets.loc[b, "decimals"])) / 2
+        assert pool["sqrt_price"] ** 2 == pytest.approx(world, rel=1e-12)
+        mine = ticks[ticks["pool_id"] == pool["pool_id"]].sort_values("tick")
+        net = [int(v) for v in mine["liquidity_net_raw"]]
+        assert sum(net) == 0 and (mine["tick"] % pool["tick_spacing"] == 0).all()
+        below = sum(n for n, k in zip(net, mine["tick"], strict=True) if k <= tick)
+        assert below == int(pool["liquidity_raw"]) > 0
+        book = LiquidityBook.from_ticks(mine["tick"], mine["liquidity_net"], decimals_shift=shift)
+        token0, token1 = book.amounts(pool["sqrt_price"])
+        assert float(token0) == pytest.approx(pool["reserves"][0], rel=1e-6)
+        assert float(token1) == pytest.approx(pool["reserves"][1], rel=1e-6)
+
+
+def test_more_option_series_on_the_same_smile(
+    t: dict[str, pd.DataFrame], big: dict[str, pd.DataFrame]
+) -> None:
+    small, large = t["option_series"], big["option_series"]
+    for underlying, chain in large.groupby("underlying_asset_id"):
+        real = small[small["underlying_asset_id"] == underlying]
+        assert len(chain) == SERIES // 2
+        # Total open interest is kept; the real series keep their names.
+        assert chain["open_interest"].sum() == pytest.approx(real["open_interest"].sum())
+        assert set(real["series_id"]) <= set(chain["series_id"])
+        assert chain["mark_iv"].between(real["mark_iv"].min(), real["mark_iv"].max()).all()
+        new = chain[chain["source"].str.contains("#smile:")]
+        assert (new["dealer_sign"] == np.where(new["option_type"] == "put", -1, 1)).all()
+        assert new["expiry"].nunique() > real["expiry"].nunique()
+        # New series are priced by Black-76 at their IV; puts and calls agree by parity.
+        t_years = (new["expiry"] - pd.Timestamp("2023-10-31", tz="UTC")).dt.total_seconds() / (
+            365 * 86400
+        )
+        assert (t_years > 0).all()
+        pairs = new.pivot_table(
+            index=["expiry", "strike"],
+            columns="option_type",
+            values=["mark_price", "underlying_price"],
+        ).dropna()
+        parity = pairs[("mark_price", "call")] - pairs[("mark_price", "put")]
+        forward = pairs[("underlying_price", "call")]
+        strike = pairs.index.get_level_values("strike")
+        np.testing.assert_allclose(parity, forward - strike, rtol=1e-9, atol=1e-6 * forward.max())
+
+
+def test_benchmark_arguments_leave_the_default_world_alone() -> None:
+    a = build_sample_world(positions=1_000, seed=3)
+    b = build_sample_world(positions=1_000, seed=3, long_tail=0, option_series=620)
+    for name in TABLES:
+        assert a.table(name).equals(b.table(name)), name
+    c = build_sample_world(positions=1_000, seed=3, long_tail=4)
+    d = build_sample_world(positions=1_000, seed=3, long_tail=4)
+    for name in TABLES:
+        assert c.table(name).equals(d.table(name)), name
+    # The additions come after the default world's rows and leave them as they were.
+    for name in ("pools", "pool_ticks", "perp_markets", "option_series", "wrappers"):
+        base = a.table(name)
+        assert c.table(name).slice(0, base.num_rows).equals(base), name
+    with pytest.raises(ValueError, match="option_series"):
+        build_sample_world(positions=100, option_series=619)
+    with pytest.raises(ValueError, match="long_tail"):
+        build_sample_world(positions=100, long_tail=-1)

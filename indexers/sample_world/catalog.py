@@ -16,7 +16,8 @@ them or by a stated assumption:
 
 Circulating supplies and external market depth come from :mod:`.supply`; the supply of
 Aave's receipt tokens is what the world's positions supply to Aave, so it is passed in when
-the table is built.
+the table is built. Synthetic long-tail tokens (:mod:`.longtail`) join the catalog when the
+benchmark asks for them.
 
 Chain 0 ("offchain") holds two reference assets that have no token: BTC (the underlying of
 WBTC, the Deribit options and the BTC perpetual) and USD (what fiat-backed stablecoins are
@@ -60,11 +61,14 @@ __all__ = [
     "DSR",
     "LIDO",
     "MAKER",
+    "PANCAKESWAP_V3",
     "PERPS",
     "PSM",
     "ROCKET_POOL",
     "SPARK",
     "STETH_ETH_MARKET",
+    "SUSHISWAP",
+    "SUSHISWAP_V3",
     "TERRA",
     "TETHER",
     "UNISWAP_V2",
@@ -92,6 +96,9 @@ WETH9 = "weth"
 WBTC_CUSTODY = "wbtc"
 UNISWAP_V3 = "uniswap-v3"
 UNISWAP_V2 = "uniswap-v2"
+SUSHISWAP = "sushiswap"
+SUSHISWAP_V3 = "sushiswap-v3"
+PANCAKESWAP_V3 = "pancakeswap-v3"
 CURVE = "curve"
 TERRA = "modelled-terra"
 CIRCLE = "circle"
@@ -115,6 +122,12 @@ _COMET_USDC = "0xc3d688b66703497daa19211eedff47f25384cdc3"
 _COMET_WETH = "0xa17581a9e3356d9a858b789d68b4d866e593ae94"
 _UNISWAP_V3_FACTORY = "0x1f98431c8ad98523631ae4a59f267346ea31f984"
 _UNISWAP_V2_FACTORY = "0x5c69bee701ef814a2b6a3edd4b1652cb9cc5aa6f"
+# Venues of the synthetic long-tail pools only (their factories on Ethereum).
+_LONG_TAIL_DEXES = (
+    (SUSHISWAP, "SushiSwap", "uniswap-v2", "0xc0aee478e3658e2610c5f7a4a2e1777ce9e4f2ac"),
+    (SUSHISWAP_V3, "SushiSwap v3", "uniswap-v3", "0xbaceb8ec6b9355dfc0269c18bac9d6e2bdc29c4f"),
+    (PANCAKESWAP_V3, "PancakeSwap v3", "uniswap-v3", "0x0bfbcf9fa4f9c56b0f40a671ad40e0805a091865"),
+)
 
 # On-chain ERC-20 names of the tokens whose name the shipped files do not carry. Tokens not
 # listed keep their symbol as name.
@@ -187,9 +200,13 @@ class Wrapper:
 class Catalog:
     """Every asset of the world by key, with the exchange rates of its wrappers."""
 
-    def __init__(self, assets: Iterable[Asset], wrappers: Iterable[Wrapper]) -> None:
+    def __init__(
+        self, assets: Iterable[Asset], wrappers: Iterable[Wrapper], long_tail: Iterable[str] = ()
+    ) -> None:
         self._assets = {a.key: a for a in assets}
         self.wrappers = {w.key: w for w in wrappers}
+        self.long_tail = tuple(long_tail)
+        """Keys of the synthetic long-tail tokens, in order (empty by default)."""
 
     def __getitem__(self, key: str) -> Asset:
         try:
@@ -217,9 +234,9 @@ def _aave_answer(ref: Reference, symbol: str) -> Fraction:
     return Fraction(r.oracle_answer_raw, 10**r.oracle_decimals)
 
 
-def build_catalog(ref: Reference) -> Catalog:
+def build_catalog(ref: Reference, long_tail: Iterable[Asset] = ()) -> Catalog:
     """Assets with prices, supplies and depths, and wrappers with exchange rates, from the
-    shipped reference data."""
+    shipped reference data; ``long_tail`` assets are appended as they are."""
     aave_src = data_source(AAVE_FILE)
     eth = _aave_answer(ref, "WETH")
     btc = _aave_answer(ref, "WBTC")
@@ -344,7 +361,8 @@ def build_catalog(ref: Reference) -> Catalog:
     assets = [
         replace(a, supply=SUPPLY.get(a.key), depth_usd=depth_usd(a.key, a.price)) for a in assets
     ]
-    return Catalog(assets, wrappers)
+    extra = list(long_tail)
+    return Catalog([*assets, *extra], wrappers, (a.key for a in extra))
 
 
 def chains_table() -> pa.Table:
@@ -429,6 +447,11 @@ def protocols_table(ref: Reference, catalog: Catalog) -> pa.Table:
             on(UNISWAP_V3, "Uniswap v3", "dex", "uniswap-v3", _UNISWAP_V3_FACTORY),
             on(UNISWAP_V2, "Uniswap v2", "dex", "uniswap-v2", _UNISWAP_V2_FACTORY),
             on(CURVE, "Curve StableSwap", "dex", "curve", None),
+            *(
+                on(pid, name, "dex", family, address)
+                for pid, name, family, address in _LONG_TAIL_DEXES
+                if catalog.long_tail
+            ),
             on(
                 TERRA,
                 "Modelled Terra (synthetic algorithmic stablecoin)",

@@ -18,6 +18,10 @@ ETH price; its open interest is the BTC series' USD notional times an assumed ET
 notional ratio of 0.4, in ETH. Instrument names are rebuilt from the shifted expiry and the
 rounded strike; each row's ``source`` names the Deribit instrument it comes from.
 
+With ``option_series`` set, further series on the same smile are added (:mod:`.smile`) until
+the table has that many rows, half on each underlying, and every series' open interest is
+scaled so each chain's total is unchanged.
+
 Dealer positioning is the convention behind published gamma-exposure estimates: customers
 buy puts and sell (overwrite) calls, so dealers are short puts (``dealer_sign = -1``) and
 long calls (``+1``).
@@ -51,8 +55,9 @@ from indexers.sample_world.common import (
     data_source,
 )
 from indexers.sample_world.reference import DERIBIT_FILE, Reference, deribit_snapshot_time
+from indexers.sample_world.smile import extend_chain
 
-__all__ = ["options_table", "perps_table"]
+__all__ = ["default_option_series", "options_table", "perps_table"]
 
 _ETH_TO_BTC_OPTION_NOTIONAL = 0.4
 _DEALER_SIGN = {"call": 1, "put": -1}
@@ -80,9 +85,26 @@ def _instrument(prefix: str, expiry: pd.Series, strike: np.ndarray, kind: pd.Ser
     ]
 
 
-def options_table(ref: Reference, catalog: Catalog) -> pa.Table:
-    """The ``option_series`` table: the real BTC chain moved to 2023-10-31 and an ETH chain."""
+def default_option_series(ref: Reference) -> int:
+    """Series in the default world: the real BTC chain and the ETH chain made from it."""
+    return 2 * len(ref.deribit)
+
+
+def options_table(ref: Reference, catalog: Catalog, total: int | None = None) -> pa.Table:
+    """The ``option_series`` table: the real BTC chain moved to 2023-10-31 and an ETH chain,
+    extended on their smile to ``total`` series when given.
+
+    Raises
+    ------
+    ValueError
+        If ``total`` is below the default number of series.
+    """
     chain = ref.deribit
+    default = default_option_series(ref)
+    total = default if total is None else total
+    if total < default:
+        raise ValueError(f"option_series must be at least {default}, got {total}")
+    extra = total - default
     snapshot = deribit_snapshot_time(chain)
     btc, eth = catalog["BTC"].price_usd, catalog["ETH"].price_usd
     expiry = pd.to_datetime(chain["expiration_timestamp"], unit="ms", utc=True)
@@ -95,9 +117,13 @@ def options_table(ref: Reference, catalog: Catalog) -> pa.Table:
     oi_btc = chain["open_interest"].to_numpy()
 
     parts = []
-    for prefix, key, spot, oi in (
-        ("BTC", "BTC", btc, oi_btc),
-        ("ETH", "ETH", eth, oi_btc * btc * _ETH_TO_BTC_OPTION_NOTIONAL / eth),
+    for n_extra, (prefix, key, spot, oi) in zip(
+        (extra - extra // 2, extra // 2),
+        (
+            ("BTC", "BTC", btc, oi_btc),
+            ("ETH", "ETH", eth, oi_btc * btc * _ETH_TO_BTC_OPTION_NOTIONAL / eth),
+        ),
+        strict=True,
     ):
         scale = spot / index
         strike = chain["strike"].to_numpy() * scale
@@ -128,8 +154,32 @@ def options_table(ref: Reference, catalog: Catalog) -> pa.Table:
                 }
             )
         )
+        if n_extra:
+            parts[-1] = _extended(parts[-1], n_extra, prefix)
     frame = pd.concat(parts, ignore_index=True)
     return pa.Table.from_pandas(frame, schema=TABLES["option_series"].schema, preserve_index=False)
+
+
+def _extended(real: pd.DataFrame, n_extra: int, prefix: str) -> pd.DataFrame:
+    """``real`` plus ``n_extra`` series on its smile, open interest scaled to its total."""
+
+    def namer(expiry: pd.Series, strike: np.ndarray, kind: pd.Series) -> list[str]:
+        return _instrument(prefix, expiry, strike, kind)
+
+    new = extend_chain(real, n_extra, set(real["series_id"]), namer)
+    n = len(new)
+    new = new.assign(
+        chain_id=np.full(n, OFFCHAIN_CHAIN_ID, dtype=np.int64),
+        protocol_id=DERIBIT,
+        underlying_asset_id=real["underlying_asset_id"].iloc[0],
+        dealer_sign=new["option_type"].map(_DEALER_SIGN).to_numpy(dtype=np.int8),
+        source=f"{SYNTHETIC}#smile:{prefix}",
+        block_number=pd.array([None] * n, dtype="Int64"),
+        timestamp=SNAPSHOT_TIME,
+    )
+    both = pd.concat([real, new[real.columns]], ignore_index=True)
+    both["open_interest"] *= real["open_interest"].sum() / both["open_interest"].sum()
+    return both
 
 
 def perps_table(catalog: Catalog, rng: np.random.Generator) -> pa.Table:

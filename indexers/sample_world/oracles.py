@@ -481,7 +481,7 @@ def feeds_table(book: OracleBook, catalog: Catalog) -> pa.Table:
 
 
 def usage_table(book: OracleBook, catalog: Catalog) -> pa.Table:
-    """The ``oracle_usage`` table."""
+    """The ``oracle_usage`` table (rows of synthetic listings are marked synthetic)."""
     sources = {
         AAVE: data_source(AAVE_FILE),
         COMET_USDC: data_source(COMET_FILES["usdc"]),
@@ -489,11 +489,12 @@ def usage_table(book: OracleBook, catalog: Catalog) -> pa.Table:
         MAKER: PUBLISHED,
         SPARK: SYNTHETIC,
     }
+    long_tail = set(catalog.long_tail)
     return rows_table(
         "oracle_usage",
         [
             onchain_row(
-                sources[protocol_id],
+                SYNTHETIC if key in long_tail else sources[protocol_id],
                 protocol_id=protocol_id,
                 asset_id=catalog.id(key),
                 feed_id=fid,
