@@ -1,0 +1,641 @@
+"""The propagation solver: a shock spread round by round across protocols to a fixed point.
+
+Each round follows the model of ``docs`` (ARCHITECTURE, "Propagation model"):
+
+1. **oracles** update from the market prices of the previous round by each feed's rule
+   (:mod:`contagion.oracles`), under the scenario's overrides;
+2. **lending** protocols liquidate what their rules allow at their own oracle prices
+   (:mod:`contagion.lending.engine`);
+3. **derivatives**: option dealers re-hedge (:mod:`contagion.dealers`) and perpetual positions
+   past their liquidation price are force-closed (:mod:`contagion.perps`);
+4. **stablecoins**: algorithmic coins are redeemed into their governance token and holders run
+   (:mod:`contagion.stablecoins`); PSM-backed coins and staking tokens move through their
+   venues in the next step;
+5. **market clearing**: the round's net flow of every market, and the scenario's exogenous
+   moves, are absorbed by all venues together (:mod:`contagion.clearing`);
+6. **balance sheets**: bad debt writes down the issuing protocol's receipt tokens, which
+   reprices positions holding them elsewhere through their exchange-rate feeds
+   (:mod:`contagion.balance_sheet`).
+
+Rounds repeat until the scenario's schedule is over and a round changes nothing (no
+liquidation, no open auction, prices still within ``tol``), or until ``max_rounds``. A run that
+hits the limit is unconverged: :func:`propagate` raises :class:`ConvergenceError` carrying the
+partial result, unless ``allow_unconverged=True``, in which case the result says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from contagion.balance_sheet import receipt_writedown
+from contagion.causes import CauseLog
+from contagion.clearing import Clearing, MarketState, clear
+from contagion.dataset import Dataset
+from contagion.dealers import DealerParams, dealer_round, initial_dealer_state
+from contagion.engine import Engine, build_engine
+from contagion.exceptions import ConvergenceError
+from contagion.lending.engine import LendingParams, LendingState, Liquidations, lending_round
+from contagion.oracles import FeedOverrides, FeedState, update_feeds
+from contagion.perps import initial_perp_state, perp_round
+from contagion.result import PropagationResult, RoundRecord
+from contagion.scenario import ModelParams, Scenario, Schedule
+from contagion.stablecoins import algorithmic_round, initial_algorithmic_state
+from contagion.world import World
+
+__all__ = ["propagate", "propagate_many"]
+
+FloatArray = NDArray[np.float64]
+
+_SECONDS_PER_YEAR = 365.0 * 24 * 3600
+_FROZEN = 1
+
+
+def propagate(
+    dataset: Dataset | World | Engine,
+    scenario: Scenario,
+    *,
+    max_rounds: int | None = None,
+    tol: float | None = None,
+    seed: int | None = None,
+    allow_unconverged: bool = False,
+) -> PropagationResult:
+    """Spread ``scenario`` through ``dataset`` round by round to a fixed point.
+
+    Parameters
+    ----------
+    dataset
+        A dataset, or the :class:`~contagion.engine.Engine` built from one (reuse it to run
+        many scenarios on the same data).
+    scenario
+        What happens (:class:`~contagion.scenario.Scenario`; ``load_scenario`` reads TOML).
+    max_rounds, tol
+        Override the scenario's ``params.max_rounds`` and ``params.tol``.
+    seed
+        Seed of the run's random draws. The model's rules are deterministic; the seed is
+        recorded in the result and passed to any randomised behaviour, so equal seeds give
+        equal results.
+    allow_unconverged
+        Return a result that reached ``max_rounds`` without settling (its ``converged`` is
+        False) instead of raising.
+
+    Returns
+    -------
+    PropagationResult
+        Prices, oracle answers, flows, liquidations, bad debt and losses per round, dealer
+        hedges and GEX, and every flow and loss with its cause.
+
+    Raises
+    ------
+    ConvergenceError
+        When the run reaches ``max_rounds`` without settling (the partial result is
+        ``error.result``).
+    ScenarioError
+        When the scenario names assets, feeds or protocols the dataset does not have.
+
+    Examples
+    --------
+    >>> from contagion import sample_world
+    >>> from contagion.scenario import PriceShock, Scenario
+    >>> result = propagate(sample_world(positions=2_000, seed=1),
+    ...                    Scenario(name="eth", shocks=(PriceShock("ETH", -0.3),)))
+    >>> result.converged, result.total_liquidated_usd > 0
+    (True, True)
+    """
+    engine = dataset if isinstance(dataset, Engine) else build_engine(dataset)
+    params = scenario.params
+    if max_rounds is not None or tol is not None:
+        params = replace(
+            params,
+            max_rounds=max_rounds or params.max_rounds,
+            tol=tol if tol is not None else params.tol,
+        )
+    resolved = scenario.resolve(engine.dataset)
+    schedule = resolved.schedule(
+        params.max_rounds,
+        list(engine.world.assets.ids),
+        feed_ids=list(engine.feeds.feed_ids),
+        protocol_ids=list(engine.dataset.table("protocols").column("protocol_id").to_pylist()),
+    )
+    run = _Run(engine, scenario, params, schedule, seed)
+    result = run.execute()
+    if not result.converged and not allow_unconverged:
+        raise ConvergenceError(
+            f"scenario {scenario.name!r} did not settle within {params.max_rounds} rounds "
+            f"(last price change {result.last_price_change:.3g}, tolerance {params.tol:g})",
+            result=result,
+        )
+    return result
+
+
+def propagate_many(
+    dataset: Dataset | World | Engine,
+    scenarios: Iterable[Scenario],
+    *,
+    max_rounds: int | None = None,
+    tol: float | None = None,
+    seed: int | None = None,
+    allow_unconverged: bool = True,
+) -> list[PropagationResult]:
+    """Run many scenarios on one dataset, compiling it once (batch mode).
+
+    Unconverged runs are returned (marked) rather than raised, so one slow scenario does not
+    stop a batch; pass ``allow_unconverged=False`` to raise instead. Scenario ``i`` uses seed
+    ``seed + i`` when a seed is given.
+    """
+    engine = dataset if isinstance(dataset, Engine) else build_engine(dataset)
+    return [
+        propagate(
+            engine,
+            s,
+            max_rounds=max_rounds,
+            tol=tol,
+            seed=None if seed is None else seed + i,
+            allow_unconverged=allow_unconverged,
+        )
+        for i, s in enumerate(scenarios)
+    ]
+
+
+@dataclass
+class _Prices:
+    root: FloatArray
+    rate: FloatArray
+    wrapper_rate: FloatArray
+
+    def token(self, engine: Engine) -> FloatArray:
+        result: FloatArray = engine.world.assets.token_price(self.root, self.rate)
+        return result
+
+
+class _Run:
+    """The state of one run and the round loop over it."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        scenario: Scenario,
+        params: ModelParams,
+        schedule: Schedule,
+        seed: int | None,
+    ) -> None:
+        self.engine = engine
+        self.scenario = scenario
+        self.params = params
+        self.schedule = schedule
+        self.seed = seed
+        a = engine.world.assets
+        self.prices = _Prices(
+            a.root_price(a.price, a.rate), a.rate.copy(), engine.wrapper_rate.copy()
+        )
+        self.ref = self.prices.root.copy()
+        self.market = MarketState.initial(engine.venues, self.prices.root)
+        self.feeds = FeedState.initial(engine.feeds)
+        self.lending = LendingState.initial(engine.world.lending, len(a))
+        mitigations = scenario.mitigations
+        self.dealer_params = DealerParams(
+            iv_response=params.iv_response,
+            down_only=False,
+            dealer_sign=params.dealer_sign,  # type: ignore[arg-type]
+            options_amm_buffer_usd=(
+                mitigations.options_amm.buffer_usd if mitigations.options_amm else 0.0
+            ),
+        )
+        self.dealers = initial_dealer_state(
+            engine.options, self.prices.token(engine), self.dealer_params
+        )
+        self.iv0 = self.dealers.iv.copy()
+        self.perps = initial_perp_state(engine.perps)
+        self.algos = initial_algorithmic_state(engine.algorithmic)
+        self.receipt_multiplier = np.ones(len(engine.receipt_asset))
+        self.protocol_writedown = np.ones(len(engine.receipt_asset))
+        self.paused_until = -1
+        self.causes = CauseLog()
+        self.records: list[RoundRecord] = []
+        self._nodes()
+
+    # -- node ids for cause records ----------------------------------------------------
+    def _nodes(self) -> None:
+        e, a = self.engine, self.engine.world.assets
+        n = self.causes.nodes
+        self.root_node = n.ids([f"asset:{a.ids[i]}" for i in a.root_assets])
+        self.asset_node = n.ids([f"asset:{x}" for x in a.ids])
+        self.feed_node = n.ids([f"feed:{f}" for f in e.feeds.feed_ids])
+        protocols = e.world.lending.protocol_ids
+        self.protocol_node = n.ids([f"protocol:{p}" for p in protocols])
+        self.market_node = np.array(
+            [[n.id(f"market:{p}|{x}") for x in a.ids] for p in protocols], dtype=np.int64
+        ).reshape(len(protocols), len(a))
+        self.options_venue = n.id(f"venue:{e.venue_ids[0]}") if e.venue_ids else -1
+        self.perp_venue = n.id(f"venue:{e.perp_venue_ids[0]}") if e.perp_venue_ids else -1
+        v = e.venues
+        self.pool_nodes = {
+            "cp": n.ids([f"pool:{p}" for p in v.constant_product.pool_ids]),
+            "cl": n.ids([f"pool:{p}" for p in v.concentrated.pool_ids]),
+            "ss": n.ids([f"pool:{p}" for p in v.stableswap.pool_ids]),
+            "psm": n.ids([f"pool:{p}" for p in v.psm.ids]),
+        }
+        self.external_node = n.ids([f"external:{a.ids[i]}" for i in a.root_assets])
+        issuers = e.dataset.table("wrappers").to_pylist()
+        issuer_of = {w["asset_id"]: w["protocol_id"] for w in issuers}
+        self.receipt_issuer_node = n.ids(
+            [f"protocol:{issuer_of[a.ids[i]]}" for i in e.receipt_asset]
+        )
+
+    # -- the loop ----------------------------------------------------------------------
+    def execute(self) -> PropagationResult:
+        p = self.params
+        last_event = self._last_event_round()
+        converged = False
+        change = np.inf
+        for r in range(p.max_rounds):
+            change, busy = self._round(r)
+            if r >= last_event and not busy and change < p.tol:
+                converged = True
+                break
+        return PropagationResult.build(self, converged=converged, last_price_change=change)
+
+    def _last_event_round(self) -> int:
+        s = self.schedule
+        events = (
+            (np.abs(s.move).sum(axis=1) > 0)
+            | (s.oracle_mode != 0).any(axis=1)
+            | ((s.vol_points != 0) | (s.vol_multiplier != 1)).any(axis=1)
+            | (s.writedown != 0).any(axis=1)
+        )
+        rows = np.flatnonzero(events)
+        last = int(rows[-1]) if len(rows) else 0
+        overrides_open = (s.oracle_mode != 0).any(axis=1)
+        if overrides_open.any():
+            last = max(last, int(np.flatnonzero(overrides_open)[-1]) + 1)
+        return last
+
+    def _round(self, r: int) -> tuple[float, bool]:
+        e, a, book = self.engine, self.engine.world.assets, self.engine.world.lending
+        p = self.params
+        now = (r + 1) * p.round_seconds
+        price = self.prices.token(e)
+        paused = r <= self.paused_until
+
+        # 1. oracles
+        overrides = self.schedule.feed_overrides(r)
+        if paused:
+            overrides = FeedOverrides(
+                np.full(len(e.feeds), _FROZEN, np.int8),
+                np.ones(len(e.feeds)),
+                np.full(len(e.feeds), np.nan),
+            )
+        before = self.feeds.answer
+        self.feeds, updated = update_feeds(
+            e.feeds, self.feeds, price, self._exchange_rates(), now, overrides
+        )
+        self._record_oracles(r, before, updated)
+
+        # 2. lending
+        op = self.feeds.answer[e.position_feed]
+        quote = e.feeds.quote[e.position_feed]
+        oracle_usd = op * np.where(quote >= 0, price[np.maximum(quote, 0)], 1.0)
+        lending_params = LendingParams(
+            liquidator_capacity_usd=p.liquidator_capacity_usd,
+            gas_usd=p.gas_usd,
+            keeper_capacity_usd=p.keeper_capacity_usd,
+            liquidations_enabled=not paused,
+        )
+        inventory_before = self.lending.inventory
+        bad_before = self.records[-1].bad_debt_by_asset if self.records else None
+        total_bad_before = self.records[-1].bad_debt_usd if self.records else None
+        self.lending, lr = lending_round(
+            book,
+            self.lending,
+            op,
+            oracle_usd,
+            price,
+            e.liquidation_depth_usd,
+            lending_params,
+            self._margin_scale(),
+        )
+        self._record_lending(r, lr, inventory_before, bad_before, total_bad_before, price)
+
+        # 3. derivatives
+        dt = p.round_seconds / _SECONDS_PER_YEAR
+        self.dealers, dr = dealer_round(
+            e.options,
+            self.dealers,
+            price,
+            dt,
+            self.dealer_params,
+            vol_spike=self.schedule.vol_points[r],
+            vol_multiplier=self.schedule.vol_multiplier[r],
+        )
+        self.perps, pr = perp_round(e.perps, self.perps, price)
+
+        # 4. stablecoins
+        self.algos, ar = algorithmic_round(e.algorithmic, self.algos, price, p.round_seconds)
+
+        # 5. market clearing
+        token_flow = lr.flow + dr.hedge_flow + pr.flow + ar.flows
+        root_flow = np.bincount(a.root, weights=token_flow * self.prices.rate, minlength=a.n_roots)
+        move = self._root_moves(self.schedule.move[r])
+        self.ref = self.ref * (1.0 + move)
+        old_root = self.prices.root
+        cleared = clear(e.venues, self.market, root_flow, self.ref, self.prices.rate)
+        self.market = cleared.state
+        self.prices.root = cleared.price
+        change = float(np.max(np.abs(np.log(cleared.price / old_root)))) if len(old_root) else 0.0
+        self._record_flows(r, move, dr.hedge_flow, pr.flow, ar, cleared, price)
+        breaker = self.scenario.mitigations.circuit_breaker
+        if breaker is not None and change > np.log1p(breaker.max_move):
+            self.paused_until = r + breaker.pause_rounds
+
+        # 6. balance sheets
+        self._writedowns(r, lr.bad_debt_by_asset)
+
+        self.records.append(
+            RoundRecord(
+                price=self.prices.token(e),
+                root_price=cleared.price.copy(),
+                ref_price=self.ref.copy(),
+                answers=self.feeds.answer.copy(),
+                lending_flow=lr.flow,
+                hedge_flow=dr.hedge_flow,
+                perp_flow=pr.flow,
+                algorithmic_flow=ar.flows,
+                liquidations=lr.liquidations,
+                bad_debt_usd=lr.bad_debt_usd,
+                bad_debt_by_asset=lr.bad_debt_by_asset,
+                gex=dr.gex,
+                iv_mean=self._iv_mean(),
+                perp_closed_oi=pr.closed_oi,
+                insurance_fund=self.perps.insurance_fund.copy(),
+                adl_usd=pr.adl_usd,
+                coverage=ar.coverage,
+                coin_supply=self.algos.coin_supply.copy(),
+                governance_supply=self.algos.governance_supply.copy(),
+                receipt_multiplier=self.receipt_multiplier.copy(),
+                paused=paused,
+                clearing_converged=cleared.converged,
+                clearing_residual=cleared.residual,
+            )
+        )
+        busy = (
+            len(lr.liquidations) > 0
+            or bool(self.lending.auction_tab.any())
+            or bool((self.lending.inventory > 0).any())
+            or bool(np.abs(pr.flow).sum() > 0)
+            or bool(np.abs(ar.flows).sum() > 0)
+        )
+        return change, busy
+
+    # -- helpers -----------------------------------------------------------------------
+    def _exchange_rates(self) -> FloatArray:
+        return self.prices.wrapper_rate
+
+    def _root_moves(self, asset_move: FloatArray) -> FloatArray:
+        """Scenario moves of assets, applied to the markets they trade in."""
+        a = self.engine.world.assets
+        move = np.zeros(a.n_roots)
+        moved = np.flatnonzero(asset_move != 0)
+        move[a.root[moved]] = asset_move[moved]
+        return move
+
+    def _iv_mean(self) -> FloatArray:
+        book = self.engine.options
+        n = len(self.engine.world.assets)
+        weight = np.bincount(book.underlying, weights=book.open_interest, minlength=n)
+        total = np.bincount(
+            book.underlying, weights=book.open_interest * self.dealers.iv, minlength=n
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result: FloatArray = np.where(
+                weight > 0, total / np.where(weight > 0, weight, 1), np.nan
+            )
+        return result
+
+    def _margin_scale(self) -> FloatArray | None:
+        dm = self.scenario.mitigations.dynamic_margin
+        if dm is None:
+            return None
+        e, a = self.engine, self.engine.world.assets
+        scale_root = np.ones(a.n_roots)
+        book = e.options
+        if dm.mode == "volatility":
+            n = len(a)
+            w = np.bincount(book.underlying, weights=book.open_interest, minlength=n)
+            iv0 = np.bincount(book.underlying, weights=book.open_interest * self.iv0, minlength=n)
+            iv = np.bincount(
+                book.underlying, weights=book.open_interest * self.dealers.iv, minlength=n
+            )
+            has = w > 0
+            ratio = np.ones(n)
+            ratio[has] = (iv0[has] / iv[has]) ** dm.sensitivity
+            np.minimum.at(scale_root, a.root[has], ratio[has])
+        else:
+            gex = self.records[-1].gex if self.records else np.zeros(len(a))
+            depth = np.maximum(a.depth_2pct_usd, 1.0)
+            negative = np.bincount(a.root, weights=np.maximum(-gex, 0.0), minlength=a.n_roots)
+            scale_root = np.maximum(1.0 - dm.sensitivity * negative / depth, 0.0)
+        result: FloatArray = np.minimum(scale_root[a.root], 1.0)
+        return result
+
+    def _writedowns(self, r: int, bad_by_asset: FloatArray) -> None:
+        e = self.engine
+        if len(e.receipt_asset) == 0:
+            return
+        deposits = e.deposits_usd[e.receipt_protocol, e.receipt_underlying]
+        bad = bad_by_asset[e.receipt_protocol, e.receipt_underlying]
+        lending_loss = receipt_writedown(bad, deposits)
+        issuer_ids = e.dataset.table("protocols").column("protocol_id").to_pylist()
+        issuers = [issuer_ids.index(e.world.lending.protocol_ids[k]) for k in e.receipt_protocol]
+        scheduled = 1.0 - self.schedule.writedown[r][issuers]
+        self.protocol_writedown = self.protocol_writedown * scheduled
+        multiplier = lending_loss * self.protocol_writedown
+        delta = self.receipt_multiplier - multiplier
+        self.causes.add(
+            r,
+            "writedown",
+            self.receipt_issuer_node,
+            self.asset_node[e.receipt_asset],
+            delta * deposits,
+        )
+        self.receipt_multiplier = multiplier
+        a = e.world.assets
+        self.prices.rate[e.receipt_asset] = a.rate[e.receipt_asset] * multiplier
+        self.prices.wrapper_rate[e.receipt_asset] = e.wrapper_rate[e.receipt_asset] * multiplier
+
+    # -- cause records -----------------------------------------------------------------
+    def _record_oracles(self, r: int, before: FloatArray, updated: NDArray[np.bool_]) -> None:
+        e = self.engine
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.abs(self.feeds.answer / before - 1.0)
+        usd = np.where(updated, rel * e.feed_value_usd, 0.0)
+        moved = np.flatnonzero(usd > 0)
+        if len(moved) == 0:
+            return
+        fb = e.feeds
+        a = e.world.assets
+        composite = np.zeros(len(fb), dtype=bool)
+        composite[fb.composite_order] = True
+        plain = moved[~composite[moved]]
+        self.causes.add(
+            r, "oracle", self.root_node[a.root[fb.base[plain]]], self.feed_node[plain], usd[plain]
+        )
+        position = {int(f): j for j, f in enumerate(fb.composite_order)}
+        for f in moved[composite[moved]]:
+            j = position[int(f)]
+            sources = fb.source_indices[fb.source_indptr[j] : fb.source_indptr[j + 1]]
+            self.causes.add(
+                r,
+                "oracle",
+                self.feed_node[sources],
+                self.feed_node[f],
+                usd[f] / max(len(sources), 1),
+            )
+
+    def _record_lending(
+        self,
+        r: int,
+        lr: object,
+        inventory_before: FloatArray,
+        bad_before: FloatArray | None,
+        total_bad_before: FloatArray | None,
+        price: FloatArray,
+    ) -> None:
+        from contagion.lending.engine import LendingRound
+
+        assert isinstance(lr, LendingRound)
+        e, a = self.engine, self.engine.world.assets
+        liq: Liquidations = lr.liquidations
+        if len(liq):
+            market = self.market_node[liq.protocol, liq.collateral_asset]
+            feed = self._market_feed(liq.protocol, liq.collateral_asset)
+            self.causes.add(r, "liquidation", self.feed_node[feed], market, liq.collateral_usd)
+            sold = (liq.collateral_seized - liq.protocol_fee) * price[liq.collateral_asset]
+            self.causes.add(
+                r,
+                "sell",
+                market,
+                self.root_node[a.root[liq.collateral_asset]],
+                np.where(liq.kind == 1, 0.0, sold),
+            )
+        protos, assets_ = np.nonzero(inventory_before - self.lending.inventory > 0)
+        if len(protos):
+            sold = (inventory_before - self.lending.inventory)[protos, assets_] * price[assets_]
+            self.causes.add(
+                r, "sell", self.market_node[protos, assets_], self.root_node[a.root[assets_]], sold
+            )
+        prev = np.zeros_like(lr.bad_debt_by_asset) if bad_before is None else bad_before
+        growth = np.maximum(lr.bad_debt_by_asset - prev, 0.0)
+        k, x = np.nonzero(growth)
+        self.causes.add(r, "bad_debt", self.market_node[k, x], self.protocol_node[k], growth[k, x])
+        prev_total = (
+            np.zeros_like(lr.bad_debt_usd) if total_bad_before is None else total_bad_before
+        )
+        other = np.maximum(
+            (lr.bad_debt_usd - lr.bad_debt_by_asset.sum(axis=1)) - (prev_total - prev.sum(axis=1)),
+            0.0,
+        )
+        ks = np.flatnonzero(other > 0)
+        debt_asset = np.maximum(e.protocol_debt_asset[ks], 0)
+        self.causes.add(
+            r, "bad_debt", self.market_node[ks, debt_asset], self.protocol_node[ks], other[ks]
+        )
+
+    def _market_feed(
+        self, protocol: NDArray[np.int64], asset: NDArray[np.int64]
+    ) -> NDArray[np.int64]:
+        """The feed a protocol reads for an asset (first position of that market)."""
+        book = self.engine.world.lending
+        key = book.loan_protocol[book.loan] * len(self.engine.world.assets) + book.asset
+        keys, first = np.unique(key, return_index=True)
+        want = protocol * len(self.engine.world.assets) + asset
+        idx = first[np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)]
+        result: NDArray[np.int64] = self.engine.position_feed[idx]
+        return result
+
+    def _record_flows(
+        self,
+        r: int,
+        move: FloatArray,
+        hedge: FloatArray,
+        perp: FloatArray,
+        ar: object,
+        cleared: Clearing,
+        price: FloatArray,
+    ) -> None:
+        from contagion.stablecoins import AlgorithmicRound
+
+        assert isinstance(ar, AlgorithmicRound)
+        e, a = self.engine, self.engine.world.assets
+        shocked = np.flatnonzero(move != 0)
+        self.causes.add(
+            r,
+            "shock",
+            0,
+            self.root_node[shocked],
+            np.abs(move[shocked]) * e.root_exposure_usd[shocked],
+        )
+        sells = np.maximum(-hedge, 0.0) * price
+        if self.options_venue >= 0:
+            self.causes.add(r, "hedge", self.options_venue, self.root_node[a.root], sells)
+        if self.perp_venue >= 0:
+            self.causes.add(
+                r,
+                "perp_liquidation",
+                self.perp_venue,
+                self.root_node[a.root],
+                np.maximum(-perp, 0.0) * price,
+            )
+        book = e.algorithmic
+        if len(book.coin):
+            self.causes.add(
+                r,
+                "redemption",
+                self.asset_node[book.coin],
+                self.asset_node[book.governance],
+                ar.minted * price[book.governance],
+            )
+            self.causes.add(
+                r,
+                "run",
+                self.asset_node[book.governance],
+                self.asset_node[book.coin],
+                ar.run_sell * price[book.coin],
+            )
+        self._record_absorption(r, cleared, price)
+
+    def _record_absorption(self, r: int, cleared: Clearing, price: FloatArray) -> None:
+        e, a = self.engine, self.engine.world.assets
+        v = e.venues
+        for kind, tokens, absorbed in (
+            ("cp", v.constant_product.tokens, cleared.cp_absorbed),
+            ("cl", v.concentrated.tokens, cleared.cl_absorbed),
+            ("ss", v.stableswap.tokens, cleared.ss_absorbed),
+        ):
+            if absorbed.size == 0:
+                continue
+            valid = tokens >= 0
+            took = np.where(valid, np.maximum(absorbed, 0.0), 0.0)
+            pool, slot = np.nonzero(took > 0)
+            token = tokens[pool, slot]
+            self.causes.add(
+                r,
+                "absorb",
+                self.root_node[a.root[token]],
+                self.pool_nodes[kind][pool],
+                took[pool, slot] * price[token],
+            )
+        if cleared.psm_absorbed.size:
+            for col, assets_ in ((0, v.psm.stable), (1, v.psm.gem)):
+                took = np.maximum(cleared.psm_absorbed[:, col], 0.0)
+                self.causes.add(
+                    r,
+                    "absorb",
+                    self.root_node[a.root[assets_]],
+                    self.pool_nodes["psm"],
+                    took * price[assets_],
+                )
+        ext = np.maximum(cleared.external_absorbed, 0.0) * cleared.price
+        self.causes.add(r, "absorb", self.root_node, self.external_node, ext)
