@@ -12,12 +12,7 @@ from hypothesis import strategies as st
 
 import contagion.amm.psm as psm_module
 import contagion.amm.stableswap as stableswap_module
-from contagion.amm.psm import (
-    psm_band,
-    psm_dai_out,
-    psm_path,
-    psm_trade_to_price,
-)
+from contagion.amm.psm import psm_band, psm_dai_out, psm_trade_to_price
 from contagion.amm.stableswap import (
     FEE_DENOMINATOR,
     _d_float,
@@ -170,40 +165,3 @@ def test_psm_band_edges_are_exactly_where_a_round_trip_stops_paying() -> None:
     ratios = np.exp([upper + 1e-9, upper - 1e-9, lower + 1e-9, lower - 1e-9])
     traded = psm_trade_to_price(5.0, 3.0, ratios, 0.01, 0.02)
     assert traded.tolist() == [3.0, 0.0, 0.0, -5.0]
-
-
-@given(
-    t=st.lists(st.floats(-3.0, 3.0), min_size=2, max_size=30),
-    gem=st.floats(0.0, 5.0),
-    headroom=st.one_of(st.floats(0.0, 5.0), st.just(np.inf)),
-    tin=st.sampled_from([0.0, 0.001, 0.01]),
-    tout=st.sampled_from([0.0, 0.001, 0.01]),
-)
-def test_psm_path_is_monotone_continuous_and_within_inventory(
-    t: list[float], gem: float, headroom: float, tin: float, tout: float
-) -> None:
-    ts = np.sort(np.array(t))
-    path = psm_path(ts, 2.0, gem, headroom, tin, tout)
-    assert np.all(np.diff(path.log_ratio) >= -1e-12)
-    assert np.all(np.diff(path.gem_in) >= -1e-12)
-    assert np.all(path.gem_in <= headroom + 1e-12) and np.all(path.gem_in >= -gem - 1e-12)
-    # Moving t by dt moves price and flow (scaled) by at most dt: no jumps.
-    step = np.abs(np.diff(path.log_ratio)) + np.abs(np.diff(path.gem_in)) / 2.0
-    assert np.all(step <= np.diff(ts) + 1e-9)
-    # Trading only happens at the band's edges.
-    lower, upper = psm_band(tin, tout)
-    trading = path.gem_in != 0
-    at_edge = np.isclose(path.log_ratio, upper) | np.isclose(path.log_ratio, lower)
-    assert np.all(
-        at_edge[trading & (np.abs(path.gem_in) < np.where(path.gem_in > 0, headroom, gem))]
-    )
-
-
-def test_psm_path_derivatives_match_finite_differences() -> None:
-    t = np.array([-2.0, -0.5, -0.004, 0.0, 0.3, 1.2, 2.5])
-    args = (1.0, 1.0, 0.5, 0.001, 0.002)
-    point = psm_path(t, *args)
-    h = 1e-7
-    up, down = psm_path(t + h, *args), psm_path(t - h, *args)
-    assert point.d_log_ratio == pytest.approx((up.log_ratio - down.log_ratio) / (2 * h), abs=1e-6)
-    assert point.d_gem_in == pytest.approx((up.gem_in - down.gem_in) / (2 * h), abs=1e-6)

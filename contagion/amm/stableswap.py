@@ -166,11 +166,15 @@ class StableswapTrade:
     sensitivity
         ``sensitivity[k, j]`` = d balances[k] / d log target_prices[j] at the solution, the
         set of traded coins held fixed (implicit-function theorem on the equations solved).
+    gaps
+        log(marginal price / target price) of each coin at the new balances, less their
+        mean: within ``-log(1 - fee)`` of each other, and traded pairs exactly that far apart.
     """
 
     balances: NDArray[np.float64]
     fees: NDArray[np.float64]
     sensitivity: NDArray[np.float64]
+    gaps: NDArray[np.float64]
 
 
 class _Arbitrage:
@@ -346,6 +350,7 @@ def stableswap_arbitrage(
     fee: float,
     *,
     start: ArrayLike | None = None,
+    near_edge: float = 0.0,
 ) -> StableswapTrade:
     """The trade that leaves no profitable arbitrage between a StableSwap pool and the market.
 
@@ -370,6 +375,10 @@ def stableswap_arbitrage(
     start
         Balances of an earlier answer for nearby prices: Newton starts there and the same
         coins are tried first (a solver calling this repeatedly saves most of the work).
+    near_edge
+        Share of the fee band within which an untraded coin counts as traded in the
+        sensitivity (on the side it would trade): the derivative a Newton solver wants
+        from just inside an edge, where the one-sided slopes differ by the pool's depth.
 
     Returns
     -------
@@ -411,7 +420,7 @@ def stableswap_arbitrage(
     lam0 = np.log(x0).tolist()
     gaps0 = system.gaps(lam0, system.log_d0)
     if max(gaps0) - min(gaps0) <= system.h + _ARB_TOL:
-        return StableswapTrade(x0.copy(), np.zeros(n), np.zeros((n, n)))
+        return _with_sensitivity(system, [0] * n, lam0, system.log_d0, x0, near_edge)
 
     Solved = tuple[list[float], float, float, list[list[float]]]
 
@@ -451,19 +460,45 @@ def stableswap_arbitrage(
         settled = settle(side, system.solve(side, system.guess(side)))
     if settled is None:
         raise ArithmeticError("StableSwap arbitrage: the set of traded coins did not settle")
-    side, (lam, _, _, jac) = settled
+    side, (lam, log_d, _, _) = settled
+    return _with_sensitivity(system, side, lam, log_d, x0, near_edge)
 
-    x = np.exp(lam)
-    moved = np.flatnonzero(side)
-    m = len(moved)
-    # d(unknowns)/d(log price): each traded coin's gap equation has -1 on its own price.
-    rhs = np.zeros((m + 2, n))
-    rhs[1 + np.arange(m), moved] = 1.0
-    d_unknowns = np.linalg.solve(np.array(jac), rhs)
+
+def _with_sensitivity(
+    system: _Arbitrage,
+    side: list[int],
+    lam: list[float],
+    log_d: float,
+    x0: NDArray[np.float64],
+    near_edge: float,
+) -> StableswapTrade:
+    """The trade with d balances / d log prices by the implicit-function theorem, coins
+    within ``near_edge`` of the band of trading counted as traded."""
+    n, h = system.n, system.h
+    gaps = np.array(system.gaps(lam, log_d))
+    top = gaps >= gaps.min() + h * (1.0 - near_edge)
+    bottom = gaps <= gaps.max() - h * (1.0 - near_edge)
+    near = [
+        s
+        if s or not near_edge
+        else (1 if top[k] and not bottom[k] else -1 if bottom[k] and not top[k] else 0)
+        for k, s in enumerate(side)
+    ]
+    x = np.exp(lam) if any(side) else x0.copy()
     sensitivity = np.zeros((n, n))
-    sensitivity[moved] = x[moved, None] * d_unknowns[:m]
-    fees = np.where(np.array(side) < 0, (x0 - x) * fee / system.gamma, 0.0)
-    return StableswapTrade(x, fees, sensitivity)
+    moved = np.flatnonzero(near)
+    if 1 in near and -1 in near:
+        c = float(np.mean([gaps[k] - near[k] * h / 2.0 for k in moved]))
+        found = system.equations(near, list(lam), log_d, c)
+        if found is not None:
+            m = len(moved)
+            # d(unknowns)/d(log price): each traded coin's gap equation has -1 on its price.
+            rhs = np.zeros((m + 2, n))
+            rhs[1 + np.arange(m), moved] = 1.0
+            d_unknowns = np.linalg.solve(np.array(found[1]), rhs)
+            sensitivity[moved] = x[moved, None] * d_unknowns[:m]
+    fees = np.where(np.array(side) < 0, (x0 - x) * (1.0 - system.gamma) / system.gamma, 0.0)
+    return StableswapTrade(x, fees, sensitivity, gaps - gaps.mean())
 
 
 def stableswap_trade_to_price(
