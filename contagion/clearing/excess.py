@@ -1,0 +1,303 @@
+"""The excess demand of one round at given prices, its Jacobian and its potential.
+
+:class:`ExcessDemand` fixes a round's inputs (venues, start state, flow, reference prices,
+rates), the unknown roots and the venues they reach, and evaluates at any log prices y, with
+given peg-stability-module flows, what every venue absorbs (:class:`Evaluation`): the excess
+``E = flow + absorbed`` per root, ``dE/dy`` over the unknowns, and the potential G.
+
+Every venue's response is the gradient of a convex function of the prices. An arbitrageur
+facing a pool maximises the value taken out, π(P) = max over feasible trades Δ of -P·Δ, and by
+Danskin's theorem ∇π = -Δ* (Angeris et al. 2022); an external market's walk along its impact
+curve has the potential ψ of :func:`~contagion.clearing.external.walk_value`. So
+
+    G(p) = Σ π_pools(p) + Σ ψ_roots(p) - flow·p,        ∇_y G = -p ⊙ E,
+
+is convex in the prices p and its minimum is the clearing: the solver can judge its steps by
+G, which falls along every Newton direction (the Hessian is positive semi-definite), even
+where a pool's slope jumps at the edge of its fee band.
+
+References
+----------
+Angeris, G., Chitra, T., Evans, A., Boyd, S. (2022). Optimal routing for constant function
+market makers. ACM EC '22 (the arbitrage problem's value is convex in prices).
+Danskin, J. M. (1967). The Theory of Max-Min. Springer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from contagion.amm.psm import psm_dai_out, psm_trade_to_price
+from contagion.amm.stableswap import stableswap_arbitrage
+from contagion.clearing.arbitrage import PoolMove, concentrated_move, constant_product_move
+from contagion.clearing.external import impact, impact_for_units, units_to_impact, walk_value
+from contagion.clearing.venues import MarketState, Venues
+
+__all__ = ["SEED_TOL", "Evaluation", "ExcessDemand"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+SEED_TOL = 1e-12
+"""Relative excess below which a root counts as balanced (rounding, not flow)."""
+
+
+def _sum_by(index: IntArray, values: FloatArray, n: int) -> FloatArray:
+    """Sums of ``values`` per ``index`` in [0, n) (float even when there are none)."""
+    return np.bincount(index, values, n).astype(float, copy=False)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything evaluated at one set of prices (internal to a round)."""
+
+    y: FloatArray  # log price of every root
+    excess: FloatArray  # per root, root units
+    gross: FloatArray  # per root, Σ|flows| through its venues (the size rounding scales with)
+    jac: FloatArray  # d excess / d y over the active roots
+    potential: float  # G, relative to the start prices
+    ext: FloatArray  # units the external markets took this round
+    ext_slope: FloatArray  # their d units / d log move
+    slack: FloatArray  # per root, log move its pools allow before one trades (inf: none)
+    cp: tuple[FloatArray, PoolMove]
+    cl: tuple[FloatArray, PoolMove]
+    ss: dict[int, tuple[FloatArray, FloatArray, FloatArray]]  # balances, fees, gaps
+    gem_in: FloatArray
+    dai_out: FloatArray
+
+
+class _PairPools:
+    """Two-token pools of one kind reached by the unknowns, with their Jacobian layout."""
+
+    def __init__(self, rnd: ExcessDemand, tokens: IntArray, index: IntArray) -> None:
+        self.index = index
+        self.tokens = tokens[index]
+        self.roots = rnd.v.root[self.tokens]
+        self.rate = rnd.rate[self.tokens]
+        self.log_rate = rnd.log_rate[self.tokens]
+        m = len(rnd.roots)
+        pos = rnd.pos[self.roots]
+        # Absorbed token i depends on log(P0/P1) = y[root0] - y[root1] + log rates.
+        flat = [pos[:, i] * m + pos[:, j] for j in (0, 1) for i in (0, 1)]
+        ok = [(pos[:, i] >= 0) & (pos[:, j] >= 0) for j in (0, 1) for i in (0, 1)]
+        self.flat = np.concatenate(flat)
+        self.ok = np.concatenate(ok)
+        self.size = m * m
+
+    def log_price(self, y: FloatArray) -> FloatArray:
+        lp = y[self.roots] + self.log_rate
+        return np.asarray(lp[:, 0] - lp[:, 1])
+
+    def add(
+        self, excess: FloatArray, gross: FloatArray, jac: FloatArray | None, move: PoolMove
+    ) -> None:
+        units = move.absorbed * self.rate
+        n = len(excess)
+        excess += _sum_by(self.roots.ravel(), units.ravel(), n)
+        gross += _sum_by(self.roots.ravel(), np.abs(units).ravel(), n)
+        if jac is not None and self.size:
+            slope = move.slope * self.rate
+            val = np.concatenate([slope[:, 0], slope[:, 1], -slope[:, 0], -slope[:, 1]])
+            jac += _sum_by(self.flat[self.ok], val[self.ok], self.size).reshape(jac.shape)
+
+    def edge(self, n: int, move: PoolMove) -> FloatArray:
+        return _sum_by(self.roots.ravel(), (move.edge * self.rate).ravel(), n)
+
+
+class ExcessDemand:
+    """One round's problem: its fixed inputs, the unknowns and the evaluation."""
+
+    def __init__(
+        self,
+        venues: Venues,
+        state: MarketState,
+        flow: FloatArray,
+        ref: FloatArray,
+        rate: FloatArray,
+    ) -> None:
+        self.v, self.state, self.flow, self.ref = venues, state, flow, ref
+        self.rate, self.log_rate = rate, np.log(rate)
+        self.n = venues.n_roots
+        depth = venues.depth_usd
+        self.depth = np.where(np.isfinite(depth) & (depth > 0), depth, 0.0)
+        self.pinned = venues.pinned
+        self.l0 = impact(state.external_sold_usd * (1.0 - venues.resilience), self.depth)
+        self.units0, _ = units_to_impact(self.l0, ref, self.depth)
+        self.y_start = np.where(self.pinned, np.log(ref), np.log(state.root_price))
+        self.price_start = np.exp(self.y_start)
+        self.ss_start: dict[int, FloatArray] = {}
+
+    def select(self, active: NDArray[np.bool_]) -> None:
+        """Fix the unknowns (active roots) and the venues they reach."""
+        v = self.v
+        self.active = active
+        self.roots = np.flatnonzero(active)
+        self.pos = np.full(self.n, -1, np.int64)
+        self.pos[self.roots] = np.arange(len(self.roots))
+        reach = active | self.pinned
+        cp_tok, cl_tok = v.constant_product.tokens, v.concentrated.tokens
+        self.cp = _PairPools(self, cp_tok, np.flatnonzero(reach[v.root[cp_tok]].any(axis=1)))
+        self.cl = _PairPools(self, cl_tok, np.flatnonzero(reach[v.root[cl_tok]].any(axis=1)))
+        ss_tok = v.stableswap.tokens
+        ss_reach = np.where(ss_tok >= 0, reach[v.root[np.maximum(ss_tok, 0)]], False)
+        self.ss_idx = np.flatnonzero(ss_reach.any(axis=1))
+
+    def psm_log_ratio(self, y: FloatArray) -> FloatArray:
+        """log(P_stable / P_gem) of every module at log prices y."""
+        psm = self.v.psm
+        stable = y[self.v.root[psm.stable]] + self.log_rate[psm.stable]
+        return np.asarray(stable - y[self.v.root[psm.gem]] - self.log_rate[psm.gem])
+
+    def evaluate(
+        self, y: FloatArray, gem_in: FloatArray, *, jacobian: bool = True, near_edge: float = 0.0
+    ) -> Evaluation:
+        """Excess, Jacobian and potential at log prices y, modules trading ``gem_in``.
+
+        ``near_edge``: pools that close to their band's edge (share of the band) get the
+        slope of the side where they would trade (see :func:`constant_product_move`).
+        """
+        v, st, m = self.v, self.state, len(self.roots)
+        p = np.exp(y)
+        excess = self.flow.copy()
+        gross = np.abs(self.flow)
+        jac = np.zeros((m, m)) if jacobian else None
+        potential = -float(self.flow @ (p - self.price_start))
+        # External markets: units walked along the impact curve since the start.
+        lm = np.log(self.ref) - y
+        units, slope = units_to_impact(lm, self.ref, self.depth)
+        ext = np.where(self.pinned, 0.0, units - self.units0)
+        excess += ext
+        gross += np.abs(units) + np.abs(self.units0)  # the difference rounds at their size
+        walk = walk_value(lm, self.l0, self.ref, self.depth)
+        potential += float(np.where(self.pinned, 0.0, walk).sum())
+        if jac is not None:
+            jac[np.arange(m), np.arange(m)] -= slope[self.roots]
+        token_price = p[v.root] * self.rate
+        cp = constant_product_move(
+            st.cp_reserves[self.cp.index],
+            v.constant_product.fee[self.cp.index],
+            self.cp.log_price(y),
+            near_edge,
+        )
+        cl = concentrated_move(
+            v.concentrated,
+            self.cl.index,
+            st.cl_sqrt_price[self.cl.index],
+            self.cl.log_price(y),
+            near_edge,
+        )
+        slack = np.full(self.n, np.inf)
+        for pairs, move in ((self.cp, cp[1]), (self.cl, cl[1])):
+            pairs.add(excess, gross, jac, move)
+            potential -= float(np.sum(token_price[pairs.tokens] * move.absorbed))
+            room = np.maximum(move.band - np.abs(move.gap), 0.0)
+            np.minimum.at(slack, pairs.roots.ravel(), np.repeat(room, 2))
+        ss = {}
+        for k in self.ss_idx:  # a few pools, one small solve each, warm-started
+            coins = v.stableswap.tokens[k][v.stableswap.tokens[k] >= 0]
+            n = len(coins)
+            r = v.root[coins]
+            log_p = y[r] + self.log_rate[coins]
+            trade = stableswap_arbitrage(
+                st.ss_balances[k, :n], float(v.stableswap.amp[k]), np.exp(log_p - log_p.max()),
+                float(v.stableswap.fee[k]), start=self.ss_start.get(int(k)), near_edge=near_edge,
+            )  # fmt: skip
+            self.ss_start[int(k)] = trade.balances
+            absorbed = trade.balances - st.ss_balances[k, :n]
+            units_k = absorbed * self.rate[coins]
+            np.add.at(excess, r, units_k)
+            # The pool's balances are solved to 1e-12 in log price, which its depth (at most
+            # Ann·balance per unit of log price) turns into rounding of the amounts.
+            depth = n * float(v.stableswap.amp[k]) * st.ss_balances[k, :n]
+            np.add.at(gross, r, np.abs(units_k) + 1e-3 * depth * self.rate[coins])
+            potential -= float(token_price[coins] @ absorbed)
+            ss[int(k)] = (trade.balances, trade.fees, trade.gaps)
+            band = -np.log1p(-float(v.stableswap.fee[k]))
+            np.minimum.at(slack, r, max(band - float(np.ptp(trade.gaps)), 0.0))
+            if jac is not None:
+                rows = self.pos[r]
+                ok = rows >= 0
+                sens = (trade.sensitivity * self.rate[coins][:, None])[np.ix_(ok, ok)]
+                np.add.at(jac, (rows[ok][:, None], rows[ok][None, :]), sens)
+        psm = v.psm
+        dai_out = psm_dai_out(gem_in, psm.tin, psm.tout)
+        for amount, tok in ((gem_in, psm.gem), (-dai_out, psm.stable)):
+            u = amount * self.rate[tok]
+            excess += _sum_by(v.root[tok], u, self.n)
+            gross += _sum_by(v.root[tok], np.abs(u), self.n)
+            moved = token_price[tok] - self.price_start[v.root[tok]] * self.rate[tok]
+            potential -= float(moved @ amount)  # linear in prices: only the move matters
+        return Evaluation(
+            y, excess, gross, jac if jac is not None else np.zeros((0, 0)), potential, ext,
+            slope, slack, cp, cl, ss, gem_in, dai_out,
+        )  # fmt: skip
+
+    def start(self, y: FloatArray, gem_in: FloatArray) -> FloatArray:
+        """Start prices: each root with an external market placed where that market alone
+        absorbs what reaches it, first its own excess, then, for roots untouched so far,
+        what the pools pass on from the roots already moved (at zero impact the curve is
+        flat and Newton would have no slope to follow)."""
+        waiting = self.active & (self.depth > 0)
+        for _ in range(2):
+            point = self.evaluate(y, gem_in, jacobian=False)
+            target = self.units0 - (point.excess - point.ext)
+            move = waiting & (np.abs(point.excess) > SEED_TOL * (1.0 + point.gross))
+            lm = impact_for_units(target, self.ref, self.depth)
+            y = np.where(move, np.log(self.ref) - lm, y)
+            waiting &= ~move
+        return y
+
+    def exact_rows(
+        self, point: Evaluation, step: FloatArray, eligible: NDArray[np.bool_]
+    ) -> NDArray[np.bool_]:
+        """Solve exactly the roots whose only moving venue is their external market.
+
+        Such a row is decoupled from the others in the Jacobian, and where its answer is no
+        trade at all (pools in band, no flow) it is a double root of the square-root curve,
+        on which Newton's method converges only linearly; inverting the curve lands on it.
+        Only where every pool of the root stays inside its band over the move: one that
+        would start trading couples the row again (its slope jumps at the band's edge).
+        ``step`` (log prices of the active roots) is changed in place.
+        """
+        jac = point.jac
+        diag = np.diag(jac)
+        others = np.abs(jac).sum(axis=1) - np.abs(diag)
+        alone = eligible & (self.depth[self.roots] > 0) & (others == 0)
+        alone &= diag + point.ext_slope[self.roots] == 0
+        r = self.roots[alone]
+        target = self.units0[r] - (point.excess[r] - point.ext[r])
+        lm = impact_for_units(target, self.ref[r], self.depth[r])
+        exact = step.copy()
+        exact[alone] = np.log(self.ref[r]) - lm - point.y[r]
+        reach = float(np.max(np.abs(exact), initial=0.0))
+        alone &= np.abs(exact) + reach < point.slack[self.roots]
+        step[alone] = exact[alone]
+        return alone
+
+    def damping(self, point: Evaluation) -> FloatArray:
+        """Each active root's depth just outside its bands, USD per log price."""
+        depth = self.cp.edge(self.n, point.cp[1]) + self.cl.edge(self.n, point.cl[1])
+        depth += self.depth / (self.ref * 0.01)  # the impact curve's slope near a 2 % move
+        for k in self.ss_idx:
+            coins = self.v.stableswap.tokens[k][self.v.stableswap.tokens[k] >= 0]
+            np.add.at(depth, self.v.root[coins], 0.5 * self.state.ss_balances[k, : len(coins)])
+        usd = depth * np.exp(point.y)
+        floor = 1e-12 * (1.0 + np.abs(self.flow) * np.exp(point.y))
+        return np.maximum(usd, floor)[self.roots]
+
+    def seeds(self) -> NDArray[np.bool_]:
+        """Roots that must move: flow, a moved market, a pool or module out of its band."""
+        st, psm = self.state, self.v.psm
+        self.select(~self.pinned)
+        ratio = np.exp(self.psm_log_ratio(self.y_start))
+        gem_in = psm_trade_to_price(st.psm_gem, st.psm_headroom, ratio, psm.tin, psm.tout)
+        point = self.evaluate(self.y_start, gem_in, jacobian=False)
+        moved = np.abs(np.log(self.ref) - self.y_start - self.l0) > SEED_TOL
+        return (
+            (self.flow != 0)
+            | ((self.depth > 0) & moved)
+            | (np.abs(point.excess) > SEED_TOL * (1.0 + point.gross))
+        ) & ~self.pinned

@@ -1,0 +1,263 @@
+"""Market clearing: root prices at which every venue together absorbs the round's net flow.
+
+The unknowns are the log USD prices y of the root assets. Given the round's exogenous net
+flow q (root units, positive = buy) and the venues' states at the start of the round, the
+solver finds y with, for every root r,
+
+    q_r + Σ_venues absorbed_r(y) = 0,
+
+where every pool is arbitraged to the market price ratios within its fee band
+(:mod:`contagion.clearing.arbitrage`, :func:`contagion.amm.stableswap.stableswap_arbitrage`),
+each external market sits on its square-root impact curve (:mod:`contagion.clearing.external`)
+and each peg stability module trades at its band's edge while its inventory lasts
+(:mod:`contagion.clearing.modules`). Pools link roots, so one sale moves every price it
+reaches through arbitrage: the excess-demand system of a fire sale across venues (Cont &
+Schaanning 2017), solved for all roots at once.
+
+Only *active* roots are unknowns: those with flow, with a moved reference price or impact,
+with a pool or module out of its band at the start, and every root linked to them by pools or
+modules (a perfectly elastic market, ``depth = inf``, breaks a link: its price is fixed).
+
+Method: the excess demand is minus the gradient of a convex potential G of the prices
+(:mod:`contagion.clearing.excess`), which :mod:`contagion.clearing.newton` minimises by a
+damped Newton method with a line search on G; the modules' states are settled around it
+(:mod:`contagion.clearing.modules`). Prices stay within ``max_log_move`` of the start;
+running out of iterations is flagged (or raised), never hidden.
+
+References
+----------
+Cont, R., Schaanning, E. (2017). Fire sales, indirect contagion and systemic stress testing.
+Greenwood, R., Landier, A., Thesmar, D. (2015). Vulnerable banks. J. Financial Economics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from contagion.clearing.excess import Evaluation, ExcessDemand
+from contagion.clearing.external import sold_for_impact
+from contagion.clearing.modules import ModuleStates
+from contagion.clearing.newton import minimise
+from contagion.clearing.venues import MarketState, Venues
+from contagion.exceptions import ConvergenceError
+
+__all__ = ["Clearing", "clear"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Clearing:
+    """A cleared round: new state, prices and what every venue absorbed.
+
+    Attributes
+    ----------
+    state
+        The venues after the round (the next round starts from it).
+    price
+        USD price of each root.
+    absorbed
+        Root units every venue together took in, per root (= -flow where cleared).
+    external_absorbed
+        Root units the external markets took in.
+    cp_absorbed, cl_absorbed, ss_absorbed
+        Token units each pool took in (negative: paid out), shaped like its tokens.
+    psm_absorbed
+        Token units each module took in, columns (stablecoin, gem).
+    cp_fees, cl_fees, ss_fees, psm_fees
+        Fees kept per pool and token (token units); per module in Dai.
+    active
+        Roots whose price was solved for.
+    iterations, converged, residual
+        Newton iterations, whether the residual met the tolerance, and the largest
+        remaining excess over roots, USD.
+    """
+
+    state: MarketState
+    price: FloatArray
+    absorbed: FloatArray
+    external_absorbed: FloatArray
+    cp_absorbed: FloatArray
+    cl_absorbed: FloatArray
+    ss_absorbed: FloatArray
+    psm_absorbed: FloatArray
+    cp_fees: FloatArray
+    cl_fees: FloatArray
+    ss_fees: FloatArray
+    psm_fees: FloatArray
+    active: NDArray[np.bool_]
+    iterations: int
+    converged: bool
+    residual: float
+
+
+def clear(
+    venues: Venues,
+    state: MarketState,
+    flow: ArrayLike,
+    ref_price: ArrayLike,
+    rate: ArrayLike,
+    *,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+    max_log_move: float = 20.0,
+    raise_on_failure: bool = False,
+) -> Clearing:
+    """Clear one round: root prices at which all venues together absorb the net flow.
+
+    Parameters
+    ----------
+    venues
+        The world's venues (:class:`Venues`).
+    state
+        Their state at the start of the round.
+    flow
+        Exogenous net flow per root this round, root units (positive = buy).
+    ref_price
+        Reference price of each root's external market, USD (scenarios move it; pinned
+        roots take it as their price).
+    rate
+        Root units per token, per asset (write-downs lower it).
+    tol
+        Converged when every root's excess is below ``tol`` times the USD at stake (plus one
+        dollar): what went through the round's venues, and the sizes their amounts are
+        computed from (a market's cumulative sale, a StableSwap pool's depth), which set
+        how finely they round.
+    max_iter
+        Most Newton iterations.
+    max_log_move
+        Prices stay within ``exp(±max_log_move)`` of the start of the round.
+    raise_on_failure
+        Raise :class:`~contagion.exceptions.ConvergenceError` instead of returning an
+        unconverged result (which is flagged and carries its residual either way).
+
+    Returns
+    -------
+    Clearing
+        New state, prices, what every venue absorbed, fees, and the solver's diagnostics.
+
+    Examples
+    --------
+    Selling 100 ETH into a market 1 M USD deep (2 %) at 2,000 USD, with no pools: the sale
+    ends on the square-root curve, a fall of 0.02·√(Q/D) in log price:
+
+    >>> venues = Venues(root=[0], depth_usd=[1e6])
+    >>> state = MarketState.initial(venues, [2000.0])
+    >>> result = clear(venues, state, [-100.0], [2000.0], [1.0])
+    >>> sold = result.state.external_sold_usd[0]
+    >>> round(float(result.price[0]), 2), round(float(sold))
+    (1982.24, 198814)
+    >>> bool(np.isclose(np.log(2000.0 / result.price[0]), 0.02 * np.sqrt(sold / 1e6)))
+    True
+    """
+    n = venues.n_roots
+    flow_, ref_ = np.asarray(flow, float), np.asarray(ref_price, float)
+    rate_ = np.asarray(rate, float)
+    if flow_.shape != (n,) or ref_.shape != (n,) or rate_.shape != venues.root.shape:
+        raise ValueError("flow and ref_price need one value per root, rate one per asset")
+    if not (np.all(np.isfinite(flow_)) and np.all(ref_ > 0) and np.all(rate_ > 0)):
+        raise ValueError("flows must be finite, reference prices and rates positive")
+    rnd = ExcessDemand(venues, state, flow_, ref_, rate_)
+    active = np.isin(venues.component, venues.component[rnd.seeds()]) & ~venues.pinned
+    rnd.select(active)
+    modules = ModuleStates(rnd)
+    _, free = modules.reduction()
+    y = rnd.start(
+        modules.place(rnd.y_start[rnd.roots[free]], free), modules.fixed_flows(rnd.y_start)
+    )
+    iterations = 0
+    for _ in range(3 * len(modules.order) + 1):
+        _, free = modules.reduction()
+        point, used = minimise(
+            rnd, modules, y[rnd.roots[free]], tol, max_iter - iterations, max_log_move
+        )
+        iterations += used
+        y = point.y
+        gem_in = modules.fixed_flows(y) + modules.pinned_flows(point)
+        if not modules.update(y, gem_in):
+            break
+    final = rnd.evaluate(y, gem_in, jacobian=False)
+    price = np.exp(y[rnd.roots])
+    residual = float(np.max(np.abs(final.excess[rnd.roots] * price), initial=0.0))
+    converged = residual <= tol * (1.0 + float(final.gross[rnd.roots] @ price))
+    result = _result(rnd, final, iterations, converged, residual)
+    if raise_on_failure and not converged:
+        raise ConvergenceError(
+            f"market clearing left {residual:.3g} USD of excess after {iterations} iterations",
+            result=result,
+        )
+    return result
+
+
+def _result(
+    rnd: ExcessDemand, point: Evaluation, iterations: int, converged: bool, residual: float
+) -> Clearing:
+    """The round's outcome: new state and what each venue absorbed at the last point."""
+    v, st = rnd.v, rnd.state
+    price = np.exp(point.y)
+    # Pinned markets take whatever the other venues leave; others walked their curve.
+    pinned_take = -(point.excess - point.ext)
+    ext = np.where(rnd.pinned, pinned_take, point.ext)
+    walked = sold_for_impact(np.log(rnd.ref) - point.y, rnd.depth)
+    sold = np.select(
+        [rnd.pinned, rnd.active & (rnd.depth > 0), rnd.depth > 0],
+        [
+            st.external_sold_usd + pinned_take * rnd.ref,
+            walked,
+            st.external_sold_usd * (1.0 - v.resilience),
+        ],
+        0.0,
+    )
+
+    def update(old: FloatArray, index: IntArray, new: FloatArray) -> FloatArray:
+        out = old.copy()
+        out[index] = new
+        return out
+
+    cp_new, cp_move = point.cp
+    cl_new, cl_move = point.cl
+    ss_bal, ss_abs, ss_fee = (
+        st.ss_balances.copy(),
+        np.zeros_like(st.ss_balances),
+        np.zeros_like(st.ss_balances),
+    )
+    for k, (bal, fee, _) in point.ss.items():
+        n = len(bal)
+        ss_abs[k, :n] = bal - st.ss_balances[k, :n]
+        ss_bal[k, :n] = bal
+        ss_fee[k, :n] = fee
+    ss_abs[np.isnan(st.ss_balances)] = np.nan
+    gem_in, dai_out = point.gem_in, point.dai_out
+    psm_fees = np.where(gem_in > 0, gem_in * v.psm.tin, -gem_in * v.psm.tout)
+    state = MarketState(
+        root_price=np.where(rnd.active | rnd.pinned, price, st.root_price),
+        external_sold_usd=sold,
+        cp_reserves=update(st.cp_reserves, rnd.cp.index, cp_new),
+        cl_sqrt_price=update(st.cl_sqrt_price, rnd.cl.index, cl_new),
+        ss_balances=ss_bal,
+        psm_gem=st.psm_gem + gem_in,
+        psm_headroom=st.psm_headroom - gem_in,
+    )
+    zeros2 = np.zeros((len(v.constant_product), 2))
+    return Clearing(
+        state=state,
+        price=state.root_price,
+        absorbed=point.excess - rnd.flow + (ext - point.ext),
+        external_absorbed=ext,
+        cp_absorbed=update(zeros2, rnd.cp.index, cp_move.absorbed),
+        cl_absorbed=update(np.zeros((len(v.concentrated), 2)), rnd.cl.index, cl_move.absorbed),
+        ss_absorbed=ss_abs,
+        psm_absorbed=np.column_stack([-dai_out, gem_in]),
+        cp_fees=update(zeros2, rnd.cp.index, cp_move.fees),
+        cl_fees=update(np.zeros((len(v.concentrated), 2)), rnd.cl.index, cl_move.fees),
+        ss_fees=ss_fee,
+        psm_fees=psm_fees,
+        active=rnd.active,
+        iterations=iterations,
+        converged=converged,
+        residual=residual,
+    )
