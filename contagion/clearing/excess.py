@@ -267,6 +267,8 @@ class ExcessDemand:
         others = np.abs(jac).sum(axis=1) - np.abs(diag)
         alone = eligible & (self.depth[self.roots] > 0) & (others == 0)
         alone &= diag + point.ext_slope[self.roots] == 0
+        if not alone.any():
+            return alone
         r = self.roots[alone]
         target = self.units0[r] - (point.excess[r] - point.ext[r])
         lm = impact_for_units(target, self.ref[r], self.depth[r])

@@ -180,7 +180,8 @@ def clear(
         gem_in = modules.fixed_flows(y) + modules.pinned_flows(point)
         if not modules.update(y, gem_in):
             break
-    final = rnd.evaluate(y, gem_in, jacobian=False)
+    # With no module pinned the last point already carries every flow.
+    final = rnd.evaluate(y, gem_in, jacobian=False) if modules.pinned.any() else point
     price = np.exp(y[rnd.roots])
     residual = float(np.max(np.abs(final.excess[rnd.roots] * price), initial=0.0))
     converged = residual <= tol * (1.0 + float(final.gross[rnd.roots] @ price))
