@@ -76,7 +76,8 @@ def minimise(
     """Minimise the potential over the unknowns z; the last point and iterations used."""
     transform, free = modules.reduction()
     gem_in = modules.fixed_flows(rnd.y_start)
-    lo, hi = z - max_log_move, z + max_log_move
+    start = rnd.y_start[rnd.roots[free]]
+    lo, hi = start - max_log_move, start + max_log_move
     ties = transform != 0
     own = np.argmax(ties, axis=1) if ties.size else np.zeros(len(ties), np.int64)
     plain = (ties.sum(axis=1) == 1) & (ties.sum(axis=0)[own] == 1)
@@ -121,8 +122,9 @@ def minimise(
             continue
         alpha, found_here = found
         if found_here[3] > 0.9 * here[3]:
-            # Stalled: pools just inside an edge were given the slope they would have
-            # outside it, and the answer lies inside; use the slopes where they are.
+            # Stalled: the answer is on the other side of some pool's band edge than the
+            # slope it was given; switch between the slope where a pool near its edge
+            # would trade and the one where it is.
             near_edge[0] = 0.0 if near_edge[0] else _NEAR_EDGE
             found_here = at(np.clip(z + alpha * step, lo, hi))
         here = found_here
