@@ -1,34 +1,86 @@
 """contagion: how a market shock spreads across DeFi protocols.
 
-The public API: load or build a dataset, query it with DuckDB, build its exposure graph.
+The public API: load or build a dataset, query it with DuckDB, build its exposure graph,
+and spread a scenario through it with :func:`propagate`. Mechanics live in their modules
+(``contagion.oracles``, ``contagion.lending``, ``contagion.clearing``, ``contagion.dealers``,
+``contagion.perps``, ``contagion.stablecoins``, ``contagion.balance_sheet``,
+``contagion.debtrank``, ``contagion.options``, ``contagion.amm``).
 """
 
 from __future__ import annotations
 
+from contagion.balance_sheet import eisenberg_noe
 from contagion.dataset import Dataset, load_dataset
-from contagion.exceptions import ContagionError, QueryError, SchemaError
+from contagion.debtrank import debtrank
+from contagion.engine import Engine, build_engine
+from contagion.exceptions import (
+    ContagionError,
+    ConvergenceError,
+    QueryError,
+    ScenarioError,
+    SchemaError,
+)
 from contagion.graph import ExposureGraph, build_graph
+from contagion.propagate import propagate, propagate_many
+from contagion.result import PropagationResult
+from contagion.scenario import (
+    Depeg,
+    Mitigations,
+    ModelParams,
+    OracleFailure,
+    PricePath,
+    PriceShock,
+    ProtocolFailure,
+    Scenario,
+    VolatilitySpike,
+    load_scenario,
+    parse_shock,
+    scenario_to_toml,
+)
 from contagion.schema import TABLES, TableSpec
 from contagion.store import Store
 
 __all__ = [
     "TABLES",
     "ContagionError",
+    "ConvergenceError",
     "Dataset",
+    "Depeg",
+    "Engine",
     "ExposureGraph",
+    "Mitigations",
+    "ModelParams",
+    "OracleFailure",
+    "PricePath",
+    "PriceShock",
+    "PropagationResult",
+    "ProtocolFailure",
     "QueryError",
+    "Scenario",
+    "ScenarioError",
     "SchemaError",
     "Store",
     "TableSpec",
+    "VolatilitySpike",
+    "build_engine",
     "build_graph",
+    "debtrank",
+    "eisenberg_noe",
     "load_dataset",
+    "load_scenario",
+    "parse_shock",
+    "propagate",
+    "propagate_many",
     "sample_world",
+    "scenario_to_toml",
 ]
 
 __version__ = "0.1.0"
 
 
-def sample_world(positions: int = 50_000, seed: int = 7) -> Dataset:
+def sample_world(
+    positions: int = 50_000, seed: int = 7, *, long_tail: int = 0, option_series: int | None = None
+) -> Dataset:
     """Build the embedded default world (see :func:`indexers.sample_world.build_sample_world`).
 
     Examples
@@ -39,4 +91,6 @@ def sample_world(positions: int = 50_000, seed: int = 7) -> Dataset:
     """
     from indexers.sample_world import build_sample_world
 
-    return build_sample_world(positions=positions, seed=seed)
+    return build_sample_world(
+        positions=positions, seed=seed, long_tail=long_tail, option_series=option_series
+    )

@@ -54,6 +54,9 @@ class Engine:
     protocol_debt_asset
         Per lending protocol, the asset it lends when it lends one (Comet base, CDP stablecoin),
         else -1.
+    root_parent
+        Per root, the root of the asset it is a staking claim on (stETH, cbETH, rETH -> ETH),
+        else -1: its reference price follows that market's exogenous moves.
     feed_value_usd
         Per feed, value of positions priced through it (directly or via composites).
     root_exposure_usd
@@ -76,6 +79,7 @@ class Engine:
     receipt_underlying: IntArray
     deposits_usd: FloatArray
     protocol_debt_asset: IntArray
+    root_parent: IntArray
     feed_value_usd: FloatArray
     root_exposure_usd: FloatArray
     liquidation_depth_usd: FloatArray
@@ -102,7 +106,7 @@ def build_engine(dataset: Dataset | World) -> Engine:
     ids = list(assets.ids)
     feeds = FeedBook.from_dataset(ds, ids)
     position_feed = feeds.index(list(world.feed_ids))[book.feed]
-    venues = Venues.from_dataset(ds, ids, assets.root, depth_usd=assets.depth_2pct_usd)
+    venues = Venues.from_dataset(ds, ids, assets.root, depth_usd=_external_depth(ds, world))
     wrapper_rate = exchange_rates(ds, ids)
 
     n_protocols, n_assets = len(book.protocol_ids), len(assets)
@@ -141,6 +145,7 @@ def build_engine(dataset: Dataset | World) -> Engine:
         receipt_underlying=r_under,
         deposits_usd=deposits,
         protocol_debt_asset=debt_asset,
+        root_parent=_root_parent(ds, world),
         feed_value_usd=feed_value,
         root_exposure_usd=exposure,
         liquidation_depth_usd=_liquidation_depth(world, venues),
@@ -149,6 +154,34 @@ def build_engine(dataset: Dataset | World) -> Engine:
             sorted(set(ds.table("perp_markets").column("protocol_id").to_pylist()))
         ),
     )
+
+
+def _external_depth(ds: Dataset, world: World) -> FloatArray:
+    """External depth per root; fiat-backed stablecoins are pinned at their reference.
+
+    A fiat-backed coin is minted and redeemed at par by its issuer, so buying or selling it
+    does not move its price; only a scenario (a depeg) moves its reference. Infinite depth
+    is how the clearing pins a market at its reference.
+    """
+    assets = world.assets
+    depth = assets.depth_2pct_usd.copy()
+    fiat = {s["asset_id"] for s in ds.table("stablecoins").to_pylist() if s["mechanism"] == "fiat"}
+    for asset in fiat:
+        depth[assets.root[assets.index(asset)]] = np.inf
+    return depth
+
+
+def _root_parent(ds: Dataset, world: World) -> IntArray:
+    assets = world.assets
+    parent = np.full(assets.n_roots, -1, dtype=np.int64)
+    for w in ds.table("wrappers").to_pylist():
+        if w["kind"] != "lst":
+            continue
+        root = assets.root[assets.index(w["asset_id"])]
+        under = assets.root[assets.index(w["underlying_asset_id"])]
+        if root != under:
+            parent[root] = under
+    return parent
 
 
 def _receipts(

@@ -68,6 +68,7 @@ __all__ = [
     "FeedState",
     "exchange_rates",
     "market_values",
+    "next_publication_s",
     "protocol_prices",
     "update_feeds",
 ]
@@ -505,6 +506,31 @@ def update_feeds(
         obs_cum=obs_cum,
     )
     return next_state, updated
+
+
+def next_publication_s(
+    book: FeedBook, state: FeedState, market_price: ArrayLike, tol: float = 1e-9
+) -> float:
+    """Earliest time a feed that lags the market will publish without any further move.
+
+    A Chainlink feed inside its deviation band publishes at its next heartbeat, an OSM at
+    its next hop, a TWAP keeps moving for a window; ``inf`` when every feed is at the
+    market (fixed, exchange-rate and composite feeds follow their inputs). The solver jumps
+    its clock to this time when nothing else is happening, so a run does not stop while an
+    oracle is still due to catch up.
+    """
+    value = market_values(book, market_price)
+    lagging = np.abs(state.answer / value - 1.0) > tol
+    pending = np.abs(np.nan_to_num(state.pending, nan=0.0) / value - 1.0) > tol
+    times = np.concatenate(
+        [
+            (state.updated_at_s + book.heartbeat_s)[(book.kind == _CHAINLINK) & lagging],
+            (state.updated_at_s + book.delay_s)[(book.kind == _DELAYED) & (lagging | pending)],
+            (state.now_s + book.twap_window_s)[(book.kind == _TWAP) & lagging],
+        ]
+    )
+    times = times[np.isfinite(times)]
+    return float(times.min()) if len(times) else float("inf")
 
 
 def protocol_prices(book: FeedBook, state: FeedState, usage_feed: ArrayLike) -> FloatArray:

@@ -35,11 +35,11 @@ from contagion.balance_sheet import receipt_writedown
 from contagion.causes import CauseLog
 from contagion.clearing import Clearing, MarketState, clear
 from contagion.dataset import Dataset
-from contagion.dealers import DealerParams, dealer_round, initial_dealer_state
+from contagion.dealers import DealerParams, DealerRound, dealer_round, initial_dealer_state
 from contagion.engine import Engine, build_engine
 from contagion.exceptions import ConvergenceError
 from contagion.lending.engine import LendingParams, LendingState, Liquidations, lending_round
-from contagion.oracles import FeedOverrides, FeedState, update_feeds
+from contagion.oracles import KIND, FeedOverrides, FeedState, next_publication_s, update_feeds
 from contagion.perps import initial_perp_state, perp_round
 from contagion.result import PropagationResult, RoundRecord
 from contagion.scenario import ModelParams, Scenario, Schedule
@@ -50,7 +50,6 @@ __all__ = ["propagate", "propagate_many"]
 
 FloatArray = NDArray[np.float64]
 
-_SECONDS_PER_YEAR = 365.0 * 24 * 3600
 _FROZEN = 1
 
 
@@ -192,7 +191,12 @@ class _Run:
             a.root_price(a.price, a.rate), a.rate.copy(), engine.wrapper_rate.copy()
         )
         self.ref = self.prices.root.copy()
-        self.market = MarketState.initial(engine.venues, self.prices.root)
+        self.venues = engine.venues
+        if params.external_depth_scale != 1.0:
+            self.venues = replace(
+                engine.venues, depth_usd=engine.venues.depth_usd * params.external_depth_scale
+            )
+        self.market = MarketState.initial(self.venues, self.prices.root)
         self.feeds = FeedState.initial(engine.feeds)
         self.lending = LendingState.initial(engine.world.lending, len(a))
         mitigations = scenario.mitigations
@@ -208,11 +212,15 @@ class _Run:
             engine.options, self.prices.token(engine), self.dealer_params
         )
         self.iv0 = self.dealers.iv.copy()
+        self.hedge_price = self.prices.token(engine)
         self.perps = initial_perp_state(engine.perps)
         self.algos = initial_algorithmic_state(engine.algorithmic)
         self.receipt_multiplier = np.ones(len(engine.receipt_asset))
         self.protocol_writedown = np.ones(len(engine.receipt_asset))
         self.paused_until = -1
+        self.cover = np.ones(engine.world.assets.n_roots)
+        self.clock = 0.0
+        self.skip_to = 0.0
         self.causes = CauseLog()
         self.records: list[RoundRecord] = []
         self._nodes()
@@ -254,8 +262,15 @@ class _Run:
         for r in range(p.max_rounds):
             change, busy = self._round(r)
             if r >= last_event and not busy and change < p.tol:
-                converged = True
-                break
+                # Quiet, but an oracle may still be due to catch up with the market (a
+                # heartbeat, an OSM hop): skip the idle time to it, or stop at the fixed point.
+                due = next_publication_s(
+                    self.engine.feeds, self.feeds, self.prices.token(self.engine)
+                )
+                if not np.isfinite(due):
+                    converged = True
+                    break
+                self.skip_to = due
         return PropagationResult.build(self, converged=converged, last_price_change=change)
 
     def _last_event_round(self) -> int:
@@ -276,7 +291,8 @@ class _Run:
     def _round(self, r: int) -> tuple[float, bool]:
         e, a, book = self.engine, self.engine.world.assets, self.engine.world.lending
         p = self.params
-        now = (r + 1) * p.round_seconds
+        now = max(self.clock + p.round_seconds, self.skip_to)
+        self.clock = now
         price = self.prices.token(e)
         paused = r <= self.paused_until
 
@@ -319,17 +335,19 @@ class _Run:
         )
         self._record_lending(r, lr, inventory_before, bad_before, total_bad_before, price)
 
-        # 3. derivatives
-        dt = p.round_seconds / _SECONDS_PER_YEAR
+        # 3. derivatives. Time decay is left out: a cascade lasts minutes to hours, over which
+        # the options' own drift in delta is small beside the hedge of the price move, and
+        # letting the clock run would keep dealers trading after everything else has settled.
         self.dealers, dr = dealer_round(
             e.options,
             self.dealers,
             price,
-            dt,
+            0.0,
             self.dealer_params,
             vol_spike=self.schedule.vol_points[r],
             vol_multiplier=self.schedule.vol_multiplier[r],
         )
+        dr = self._hedging_band(dr, price)
         self.perps, pr = perp_round(e.perps, self.perps, price)
 
         # 4. stablecoins
@@ -340,8 +358,11 @@ class _Run:
         root_flow = np.bincount(a.root, weights=token_flow * self.prices.rate, minlength=a.n_roots)
         move = self._root_moves(self.schedule.move[r])
         self.ref = self.ref * (1.0 + move)
+        self._backing_cover(ar.coverage)
         old_root = self.prices.root
-        cleared = clear(e.venues, self.market, root_flow, self.ref, self.prices.rate)
+        cleared = clear(
+            self.venues, self.market, root_flow, self.ref * self.cover, self.prices.rate
+        )
         self.market = cleared.state
         self.prices.root = cleared.price
         change = float(np.max(np.abs(np.log(cleared.price / old_root)))) if len(old_root) else 0.0
@@ -390,15 +411,61 @@ class _Run:
         return change, busy
 
     # -- helpers -----------------------------------------------------------------------
+    def _backing_cover(self, coverage: FloatArray) -> None:
+        """Outside markets value an algorithmic coin at no more than its backing per coin.
+
+        Once the governance token's market value falls below the coin's supply (coverage
+        below 1), a coin is a claim on less than a dollar of backing; the external market's
+        reference follows, which is what turns a run into a spiral (Terra, May 2022).
+        """
+        book = self.engine.algorithmic
+        if len(book.coin) == 0:
+            return
+        roots = self.engine.world.assets.root[book.coin]
+        self.cover[roots] = np.minimum(1.0, np.nan_to_num(coverage, nan=1.0))
+        # Minting dilutes: outside markets price the governance token as a share of the
+        # project, so its reference falls with the growth of its supply.
+        gov_roots = self.engine.world.assets.root[book.governance]
+        self.cover[gov_roots] = book.governance_supply / self.algos.governance_supply
+
+    def _hedging_band(self, dr: DealerRound, price: FloatArray) -> DealerRound:
+        """Keep the old hedge of underlyings that moved less than the threshold since it.
+
+        Dealers re-hedge at price increments, not every tick; without the band, hedges
+        answering their own market impact would keep a settled market trading.
+        """
+        band = self.params.hedge_threshold
+        if band <= 0:
+            return dr
+        calm = np.abs(np.log(price / self.hedge_price)) < band
+        if not calm.any():
+            self.hedge_price = price.copy()
+            return dr
+        hedge = self.dealers.hedge.copy()
+        hedge[calm] -= dr.hedge_flow[calm] + dr.absorbed_flow[calm]
+        self.dealers = replace(self.dealers, hedge=hedge)
+        self.hedge_price = np.where(calm, self.hedge_price, price)
+        flow = np.where(calm, 0.0, dr.hedge_flow)
+        absorbed = np.where(calm, 0.0, dr.absorbed_flow)
+        return replace(dr, hedge_flow=flow, absorbed_flow=absorbed)
+
     def _exchange_rates(self) -> FloatArray:
         return self.prices.wrapper_rate
 
     def _root_moves(self, asset_move: FloatArray) -> FloatArray:
-        """Scenario moves of assets, applied to the markets they trade in."""
+        """Scenario moves of assets, applied to the markets they trade in.
+
+        A staking token's market (stETH, cbETH, rETH) follows its underlying's exogenous
+        move unless the scenario moves it itself in the same round (a depeg, or a correlated
+        beta): a claim on ETH does not hold its price when ETH falls.
+        """
         a = self.engine.world.assets
         move = np.zeros(a.n_roots)
         moved = np.flatnonzero(asset_move != 0)
         move[a.root[moved]] = asset_move[moved]
+        parent = self.engine.root_parent
+        follows = (parent >= 0) & (move == 0)
+        move[follows] = move[parent[follows]]
         return move
 
     def _iv_mean(self) -> FloatArray:
@@ -479,9 +546,13 @@ class _Run:
         composite = np.zeros(len(fb), dtype=bool)
         composite[fb.composite_order] = True
         plain = moved[~composite[moved]]
-        self.causes.add(
-            r, "oracle", self.root_node[a.root[fb.base[plain]]], self.feed_node[plain], usd[plain]
+        # A market feed moves with its asset's market; an exchange-rate feed with the token
+        # itself (a receipt written down), which is the node the write-down reached.
+        rate_feed = fb.kind[plain] == KIND["exchange-rate"]
+        src = np.where(
+            rate_feed, self.asset_node[fb.base[plain]], self.root_node[a.root[fb.base[plain]]]
         )
+        self.causes.add(r, "oracle", src, self.feed_node[plain], usd[plain])
         position = {int(f): j for j, f in enumerate(fb.composite_order)}
         for f in moved[composite[moved]]:
             j = position[int(f)]

@@ -379,11 +379,13 @@ class ModelParams:
         direction (assumption; 0 switches the vega feedback off).
     dealer_sign : {'dataset', 'short', 'long'}
         Side of the option dealers: the option table's ``dealer_sign``, or all short / long.
+    hedge_threshold : float, default 0.01
+        Option dealers re-hedge an underlying once it has moved this much (relative) since
+        their last hedge: move-based hedging bands (Whalley & Wilmott 1997; Leland 1985 on
+        hedging under transaction costs). Assumption: 1%, a common desk threshold; 0 hedges
+        every round.
     external_depth_scale : float, default 1
         Multiplies every asset's ``depth_2pct_usd`` (0.5 halves outside liquidity).
-    impact_exponent : float, default 0.5
-        Exponent of the external market's impact law: the square-root law (Toth et al.
-        2011); 1 is linear impact.
     max_rounds : int, default 180
         Round limit: three hours at 60 s, enough for a Maker OSM to publish a move (up to
         two one-hour hops late) and for every Chainlink heartbeat of one hour.
@@ -404,20 +406,17 @@ class ModelParams:
     keeper_capacity_usd: float = 10e6
     iv_response: float = 0.5
     dealer_sign: str = "dataset"
+    hedge_threshold: float = 0.01
     external_depth_scale: float = 1.0
-    impact_exponent: float = 0.5
     max_rounds: int = 180
     tol: float = 1e-6
 
     def __post_init__(self) -> None:
         num = {f: _plain(f, getattr(self, f)) for f in _PARAM_FLOATS}
-        for f in ("liquidator_capacity_usd", "gas_usd", "keeper_capacity_usd"):
+        for f in ("liquidator_capacity_usd", "gas_usd", "keeper_capacity_usd", "hedge_threshold"):
             _check(f, num[f] >= 0, ">= 0", getattr(self, f))
         for f in ("external_depth_scale", "tol"):
             _check(f, num[f] > 0, "> 0", getattr(self, f))
-        _check(
-            "impact_exponent", 0 < num["impact_exponent"] <= 1, "in (0, 1]", self.impact_exponent
-        )
         _set(self, **num, dealer_sign=_choice("dealer_sign", self.dealer_sign, _SIGNS))
         _set(self, round_seconds=_int("round_seconds", self.round_seconds, 1))
         _set(self, max_rounds=_int("max_rounds", self.max_rounds, 1))
@@ -425,11 +424,11 @@ class ModelParams:
 
 _PARAM_FLOATS = (
     "liquidator_capacity_usd",
+    "hedge_threshold",
     "gas_usd",
     "keeper_capacity_usd",
     "iv_response",
     "external_depth_scale",
-    "impact_exponent",
     "tol",
 )
 _SIGNS = ("dataset", "short", "long")

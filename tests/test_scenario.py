@@ -190,7 +190,6 @@ def test_error_names_the_file_and_the_field(tmp_path: Path) -> None:
         ('[params]\ndealer_sign = "sideways"', "params.dealer_sign", "'dataset', 'short'"),
         ("[params]\nround_seconds = 0", "params.round_seconds", ">= 1"),
         ("[params]\ntol = -1.0", "params.tol", "> 0"),
-        ("[params]\nimpact_exponent = 2.0", "params.impact_exponent", "in (0, 1]"),
         ("[params]\ngas_usd = nan", "params.gas_usd", "expected a number"),
         ("name = [", "", "not valid TOML"),
     ],
