@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import platform
 
-from benchmarks import bench_graph
+from benchmarks import bench_graph, bench_propagate
 
 
 def main() -> None:
@@ -19,7 +19,10 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, "
         f"{platform.python_implementation()} {platform.python_version()}"
     )
-    bench_graph.run(positions=args.positions, repeat=args.repeat)
+    if args.only in (None, "graph"):
+        bench_graph.run(positions=args.positions, repeat=args.repeat)
+    if args.only in (None, "propagate"):
+        bench_propagate.run(positions=args.positions, repeat=args.repeat, batch=args.batch)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from contagion._atomic import atomic_file, atomic_write_text
+from contagion._atomic import atomic_dir, atomic_file, atomic_write_text
 from contagion.dataset import Dataset
 from contagion.exceptions import ContagionError
 from contagion.resources import list_queries
@@ -421,6 +421,164 @@ def graph(
     nodes = sum(summary["nodes_by_kind"].values())
     edges = sum(v["count"] for v in summary["edges_by_kind"].values())
     stdout.print(f"wrote {nodes:,} nodes and {edges:,} edges to {export_path}", highlight=False)
+
+
+EXIT_UNCONVERGED = 3
+
+
+@cli.command()
+@click.option(
+    "--shock",
+    "shocks",
+    multiple=True,
+    metavar="ASSET=MOVE",
+    help="A price shock, e.g. WETH=-30% or stETH=-0.05 (repeatable).",
+)
+@click.option(
+    "--scenario",
+    "scenario_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A scenario TOML file (see docs/scenarios.md).",
+)
+@click.option(
+    "--example", default=None, help="A shipped example scenario by name (see --list-examples)."
+)
+@click.option("--list-examples", is_flag=True, help="List the shipped example scenarios and exit.")
+@click.option(
+    "--max-rounds",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Round limit (default: the scenario's, 180).",
+)
+@click.option(
+    "--tol",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Largest relative price change of a settled round (default 1e-6).",
+)
+@click.option("--run-seed", type=int, default=None, help="Seed of the run's random draws.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the result: summary.json, result.json and CSV tables (written atomically).",
+)
+@dataset_options
+def shock(
+    shocks: tuple[str, ...],
+    scenario_file: Path | None,
+    example: str | None,
+    list_examples: bool,
+    max_rounds: int | None,
+    tol: float | None,
+    run_seed: int | None,
+    out: Path | None,
+    dataset_dir: Path | None,
+    positions: int,
+    seed: int,
+) -> None:
+    """Spread a shock through a dataset round by round and report what it did.
+
+    Give --shock (one or more), --scenario FILE or --example NAME. Prints the run's
+    summary: rounds, whether it settled, liquidations, bad debt per protocol, price moves and
+    the largest causes. Exits 3 when the run reaches the round limit without settling (the
+    result is still printed and written, marked unconverged), 2 on bad input.
+
+    Examples:
+
+      contagion shock --shock WETH=-30%
+
+      contagion shock --example usdc-depeg --out usdc-run
+
+      contagion shock --scenario my-scenario.toml --dataset world
+    """
+    from contagion.data.scenarios import load_example, names
+    from contagion.propagate import propagate
+    from contagion.scenario import Scenario, load_scenario, parse_shock
+
+    if list_examples:
+        for name in names():
+            stdout.print(Text(f"{name}: {load_example(name).description}"))
+        return
+    given = sum(x is not None for x in (scenario_file, example)) + bool(shocks)
+    if given != 1:
+        raise click.UsageError("give exactly one of --shock, --scenario or --example")
+    if scenario_file is not None:
+        scenario = load_scenario(scenario_file)
+    elif example is not None:
+        scenario = load_example(example)
+    else:
+        parsed = tuple(parse_shock(x) for x in shocks)
+        scenario = Scenario(name=" ".join(shocks), shocks=parsed)
+    dataset = _open_dataset(dataset_dir, positions, seed)
+    with _step(f"propagating {scenario.name!r}"):
+        result = propagate(
+            dataset, scenario, max_rounds=max_rounds, tol=tol, seed=run_seed, allow_unconverged=True
+        )
+    if out is not None:
+        with _step(f"writing {out}"):
+            _write_result(out, result)
+    _print_result(result)
+    if not result.converged:
+        stderr.print(
+            f"[bold yellow]not settled:[/] the run reached {result.rounds} rounds with prices "
+            f"still moving ({result.last_price_change:.3g} in the last round)",
+            markup=True,
+            highlight=False,
+        )
+        sys.exit(EXIT_UNCONVERGED)
+
+
+def _write_result(out: Path, result: Any) -> None:
+    with atomic_dir(out) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+        (tmp / "result.json").write_text(result.to_json() + "\n")
+        for name in (
+            "prices",
+            "oracle_prices",
+            "flows",
+            "liquidations",
+            "bad_debt",
+            "dealers",
+            "losses",
+            "causes",
+        ):
+            getattr(result, name).to_csv(tmp / f"{name}.csv", index=False)
+
+
+def _print_result(result: Any) -> None:
+    summary = result.summary()
+    status = "settled" if result.converged else "NOT settled"
+    stdout.print(
+        Text(
+            f"{summary['scenario']}: {status} after {result.rounds} rounds; "
+            f"{_usd(summary['total_liquidated_usd'])} liquidated"
+        )
+    )
+    losses = Table(title="Losses (USD)", title_justify="left")
+    for col in ("protocol / market", "channel", "loss"):
+        losses.add_column(col, justify="right" if col == "loss" else "left")
+    frame = result.losses
+    for row in frame[frame["usd"] > 0].sort_values("usd", ascending=False).itertuples():
+        losses.add_row(Text(str(row.protocol_id)), Text(str(row.channel)), _usd(row.usd))
+    stdout.print(losses)
+    moves = Table(title="Price changes", title_justify="left")
+    moves.add_column("asset")
+    moves.add_column("change", justify="right")
+    ordered = sorted(summary["price_change"].items(), key=lambda kv: kv[1])
+    for symbol, change in ordered[:12]:
+        moves.add_row(Text(str(symbol)), f"{change:+.2%}")
+    stdout.print(moves)
+    causes = Table(title="Largest causes", title_justify="left")
+    for col in ("round", "channel", "from", "to", "USD"):
+        causes.add_column(col, justify="right" if col in ("round", "USD") else "left")
+    top = result.causes.sort_values("usd", ascending=False).head(12)
+    for row in top.itertuples():
+        causes.add_row(
+            str(row.round), row.channel, Text(str(row.src)), Text(str(row.dst)), _usd(row.usd)
+        )
+    stdout.print(causes)
 
 
 @cli.command()

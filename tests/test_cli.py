@@ -171,3 +171,51 @@ def test_symbols_are_not_interpreted_as_markup(tmp_path: Path) -> None:
     proc = run("query", "--sql", "select symbol from assets", "--dataset", str(path))
     assert proc.returncode == 0, proc.stderr
     assert "[bold red]WETH[/]" in proc.stdout
+
+
+def test_shock_settles_and_writes_its_tables(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = run("shock", "--shock", "WETH=-30%", "--positions", "3000", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "settled after" in proc.stdout
+    assert "Largest causes" in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["converged"] is True
+    assert summary["total_liquidated_usd"] > 0
+    for name in ("prices", "liquidations", "causes", "losses"):
+        assert (out / f"{name}.csv").stat().st_size > 0
+
+
+def test_shock_that_does_not_settle_exits_3(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = run(
+        "shock",
+        "--shock",
+        "WETH=-30%",
+        "--positions",
+        "3000",
+        "--max-rounds",
+        "2",
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 3
+    assert "not settled" in proc.stderr
+    assert json.loads((out / "summary.json").read_text())["converged"] is False
+
+
+def test_bad_scenario_file_exits_2_naming_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[[shocks]]\nasset = "WETH"\nmove = "abc"\n')
+    out = tmp_path / "run"
+    proc = run("shock", "--scenario", str(bad), "--positions", "3000", "--out", str(out))
+    assert proc.returncode == 2
+    assert "shocks[0].move" in proc.stderr and str(bad) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_shock_lists_the_shipped_examples() -> None:
+    proc = run("shock", "--list-examples")
+    assert proc.returncode == 0
+    assert "usdc-depeg" in proc.stdout and "eth-crash" in proc.stdout
