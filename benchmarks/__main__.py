@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks [--repeat N] [--positions N]``."""
+"""Run the benchmarks: ``python -m benchmarks [--only graph|propagate] [--repeat N]``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ def main() -> None:
     parser.add_argument(
         "--positions", type=int, default=1_000_000, help="lending positions in the benchmark world"
     )
+    parser.add_argument(
+        "--only", choices=["graph", "propagate"], default=None, help="run one benchmark"
+    )
+    parser.add_argument("--batch", type=int, default=1_000, help="scenarios in the batch benchmark")
     args = parser.parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, "
