@@ -617,13 +617,9 @@ class _Run:
     def _market_feed(
         self, protocol: NDArray[np.int64], asset: NDArray[np.int64]
     ) -> NDArray[np.int64]:
-        """The feed a protocol reads for an asset (first position of that market)."""
-        book = self.engine.world.lending
-        key = book.loan_protocol[book.loan] * len(self.engine.world.assets) + book.asset
-        keys, first = np.unique(key, return_index=True)
-        want = protocol * len(self.engine.world.assets) + asset
-        idx = first[np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)]
-        result: NDArray[np.int64] = self.engine.position_feed[idx]
+        """The feed a protocol reads for an asset."""
+        position = self.engine.world.lending.position_of_market(protocol, asset)
+        result: NDArray[np.int64] = self.engine.position_feed[position]
         return result
 
     def _record_flows(

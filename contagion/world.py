@@ -18,6 +18,7 @@ Two things are decided here:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -138,6 +139,47 @@ class LendingBook:
     @property
     def n_loans(self) -> int:
         return len(self.loan_start)
+
+    @cached_property
+    def health_weight(self) -> FloatArray:
+        """Per position, the factor its collateral counts with in its family's health rule.
+
+        Aave: liquidation threshold (e-mode applied); Comet: liquidateCollateralFactor; CDP:
+        1 / liquidation ratio; zero for supplies not used as collateral.
+        """
+        family = self.loan_family[self.loan]
+        weight = np.where(
+            family == AAVE,
+            self.lt,
+            np.where(family == COMET, self.liquidate_cf, 1.0 / self.liquidation_ratio),
+        )
+        result: FloatArray = weight * self.used
+        return result
+
+    @cached_property
+    def market_position(self) -> tuple[IntArray, IntArray]:
+        """Sorted market keys (protocol x n_assets + asset) and a position of each market."""
+        n_assets = int(self.asset.max()) + 1 if self.n_positions else 1
+        key = self.loan_protocol[self.loan] * n_assets + self.asset
+        keys, first = np.unique(key, return_index=True)
+        return keys.astype(np.int64), first.astype(np.int64)
+
+    def position_of_market(self, protocol: IntArray, asset: IntArray) -> IntArray:
+        """A position of each (protocol, asset) market (its parameters and oracle feed)."""
+        keys, first = self.market_position
+        n_assets = int(self.asset.max()) + 1 if self.n_positions else 1
+        want = protocol * n_assets + asset
+        result: IntArray = first[np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)]
+        return result
+
+    @cached_property
+    def loan_collateral_debt_asset(self) -> tuple[IntArray, IntArray]:
+        """Per loan, its collateral asset and its debt asset (CDP vaults hold one of each)."""
+        coll_asset = np.full(self.n_loans, -1, dtype=np.int64)
+        debt_asset = np.full(self.n_loans, -1, dtype=np.int64)
+        coll_asset[self.loan[self.used]] = self.asset[self.used]
+        debt_asset[self.loan[~self.used]] = self.asset[~self.used]
+        return coll_asset, debt_asset
 
     def per_loan(self, values: FloatArray) -> FloatArray:
         """Sum ``values`` (one per position) over each loan."""

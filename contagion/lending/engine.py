@@ -186,22 +186,14 @@ def lending_round(
         Per asset multiplier on liquidation thresholds (dynamic margin; 1 = unchanged).
     """
     n_assets = len(market_price)
-    scale = np.ones(n_assets) if margin_scale is None else margin_scale
-    pos_scale = scale[book.asset]
     op = oracle_price
     coll, debt = state.collateral, state.debt
     family = book.loan_family
     # Health per family with its own rule, in the protocol's quote units.
-    weight = np.where(
-        family[book.loan] == AAVE,
-        book.lt * pos_scale,
-        np.where(
-            family[book.loan] == COMET,
-            book.liquidate_cf * pos_scale,
-            pos_scale / book.liquidation_ratio,
-        ),
-    )
-    coll_value = book.per_loan(coll * op * book.used * weight)
+    weight = book.health_weight
+    if margin_scale is not None:
+        weight = weight * margin_scale[book.asset]
+    coll_value = book.per_loan(coll * op * weight)
     debt_value = book.per_loan(debt * op)
     with np.errstate(divide="ignore", invalid="ignore"):
         hf = np.where(
@@ -265,9 +257,17 @@ class _Mutable:
         return LendingState(**{k: getattr(self, k) for k in LendingState.__dataclass_fields__})
 
 
+def _in_loans(book: LendingBook, loans: IntArray) -> NDArray[np.bool_]:
+    """Per position: does it belong to one of ``loans``."""
+    chosen = np.zeros(book.n_loans, dtype=bool)
+    chosen[loans] = True
+    result: NDArray[np.bool_] = chosen[book.loan]
+    return result
+
+
 def _largest(book: LendingBook, values: FloatArray, loans: IntArray) -> IntArray:
     """Per loan in ``loans`` (sorted), the position with the largest positive value (-1 if none)."""
-    candidates = np.flatnonzero(np.isin(book.loan, loans) & (values > 0))
+    candidates = np.flatnonzero(_in_loans(book, loans) & (values > 0))
     out = np.full(len(loans), -1, dtype=np.int64)
     if len(candidates) == 0:
         return out
@@ -362,7 +362,7 @@ def _aave(
 
 
 def _loan_positions(book: LendingBook, loans: IntArray) -> IntArray:
-    return np.flatnonzero(np.isin(book.loan, loans))
+    return np.flatnonzero(_in_loans(book, loans))
 
 
 def _comet(book: LendingBook, s: _Mutable, pm: FloatArray, mask: NDArray[np.bool_]) -> Liquidations:
@@ -423,9 +423,7 @@ def _sell_inventory(
     if len(protos) == 0:
         return Liquidations.empty()
     # Any position of the (protocol, asset) market carries its parameters and oracle price.
-    key = book.loan_protocol[book.loan] * len(pm) + book.asset
-    keys, first = np.unique(key, return_index=True)
-    idx = first[np.searchsorted(keys, protos * len(pm) + assets)]
+    idx = book.position_of_market(protos, assets)
     discount = book.store_front[idx] * (1.0 - book.liquidation_factor[idx])
     store_price = oracle_usd[idx] * (1.0 - discount)
     amount = np.where(store_price <= pm[assets], s.inventory[protos, assets], 0.0)
@@ -452,24 +450,13 @@ def _bark(book: LendingBook, s: _Mutable, mask: NDArray[np.bool_]) -> None:
     s.debt[pos] = 0.0
 
 
-def _auction_assets(book: LendingBook) -> tuple[IntArray, IntArray]:
-    """Per loan: its collateral asset and its debt asset (CDP vaults hold one of each)."""
-    coll_asset = np.full(book.n_loans, -1, dtype=np.int64)
-    debt_asset = np.full(book.n_loans, -1, dtype=np.int64)
-    coll_rows = book.used
-    coll_asset[book.loan[coll_rows]] = book.asset[coll_rows]
-    debt_rows = ~book.used
-    debt_asset[book.loan[debt_rows]] = book.asset[debt_rows]
-    return coll_asset, debt_asset
-
-
 def _auctions(
     book: LendingBook, s: _Mutable, pm: FloatArray, params: LendingParams, flow: FloatArray
 ) -> Liquidations:
     loans = np.flatnonzero(s.auction_tab > 0)
     if len(loans) == 0:
         return Liquidations.empty()
-    coll_asset, debt_asset = _auction_assets(book)
+    coll_asset, debt_asset = book.loan_collateral_debt_asset
     ca, da = coll_asset[loans], debt_asset[loans]
     tab_usd = s.auction_tab[loans] * pm[da]
     total = tab_usd.sum()
@@ -511,18 +498,20 @@ def _bad_debt(
 ) -> tuple[FloatArray, FloatArray]:
     n_protocols, n_assets = len(book.protocol_ids), len(pm)
     by_asset = np.zeros((n_protocols, n_assets))
-    aave_loan = book.loan_family == AAVE
-    coll_usd = book.per_loan(s.collateral * pm[book.asset] * book.used)
-    debt_usd = book.per_loan(s.debt * pm[book.asset])
-    shortfall = np.where(aave_loan & (hf < 1.0), np.maximum(debt_usd - coll_usd, 0.0), 0.0)
-    if shortfall.any():
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(
-                debt_usd[book.loan] > 0, s.debt * pm[book.asset] / debt_usd[book.loan], 0.0
-            )
-        np.add.at(
-            by_asset, (book.loan_protocol[book.loan], book.asset), share * shortfall[book.loan]
+    # Only loans below HF 1 can be short of collateral; the rest are skipped.
+    underwater = np.flatnonzero((book.loan_family == AAVE) & (hf < 1.0))
+    if len(underwater):
+        pos = np.flatnonzero(_in_loans(book, underwater))
+        loan, asset = book.loan[pos], book.asset[pos]
+        debt_pos = s.debt[pos] * pm[asset]
+        coll_usd = np.bincount(
+            loan, weights=s.collateral[pos] * pm[asset] * book.used[pos], minlength=book.n_loans
         )
+        debt_usd = np.bincount(loan, weights=debt_pos, minlength=book.n_loans)
+        shortfall = np.maximum(debt_usd - coll_usd, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(debt_usd[loan] > 0, debt_pos / debt_usd[loan], 0.0)
+        np.add.at(by_asset, (book.loan_protocol[loan], asset), share * shortfall[loan])
     inventory_usd = (s.inventory * pm[None, :]).sum(axis=1)
     comet_loss = np.maximum(s.absorbed_usd - s.proceeds_usd - inventory_usd, 0.0)
     total = by_asset.sum(axis=1) + comet_loss + s.auction_bad_debt_usd
