@@ -225,3 +225,33 @@ def test_batch_matches_single_runs() -> None:
     batch = propagate_many(engine(), scenarios)
     for scenario, result in zip(scenarios, batch, strict=True):
         assert result.summary() == run(scenario).summary()
+
+
+def test_options_amm_buffer_absorbs_dealer_selling() -> None:
+    from contagion.scenario import OptionsAmm
+
+    btc = _asset(engine(), "BTC")
+    base = Scenario(
+        name="btc", shocks=(PriceShock("BTC", -0.1),), params=ModelParams(dealer_sign="short")
+    )
+    plain = run(base)
+    buffered = run(replace(base, mitigations=Mitigations(options_amm=OptionsAmm(5e8))))
+    assert buffered.price_change(btc) > plain.price_change(btc)
+
+
+def test_dynamic_margin_on_volatility_liquidates_earlier() -> None:
+    from contagion.scenario import DynamicMargin, VolatilitySpike
+
+    base = Scenario(
+        name="eth",
+        shocks=(PriceShock("ETH", -0.15),),
+        volatility_spikes=(VolatilitySpike("ETH", iv_points=60.0),),
+    )
+    plain = run(base)
+    margin = run(
+        replace(
+            base,
+            mitigations=Mitigations(dynamic_margin=DynamicMargin("volatility", sensitivity=1.0)),
+        )
+    )
+    assert margin.total_liquidated_usd > plain.total_liquidated_usd
