@@ -15,6 +15,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,41 +67,81 @@ def _step(text: str) -> Iterator[None]:
     stderr.print(f"[green]✓[/] {text}", markup=True, highlight=False)
 
 
+@dataclass(frozen=True)
+class _WorldSpec:
+    positions: int
+    seed: int
+    long_tail: int
+    option_series: int | None
+
+
+def world_options(func: F) -> F:
+    """Options of the embedded world: ``--positions``, ``--seed``, ``--long-tail``,
+    ``--option-series``."""
+    options = [
+        click.option(
+            "--option-series",
+            type=click.IntRange(min=620),
+            default=None,
+            help="Option series in the embedded world (default: the 620 of the "
+            "Deribit chain and its ETH twin).",
+        ),
+        click.option(
+            "--long-tail",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="Synthetic long-tail tokens added to the embedded world, each with "
+            "listings, positions and about 18 pools (benchmark scale).",
+        ),
+        click.option(
+            "--seed", type=int, default=7, show_default=True, help="Seed of the embedded world."
+        ),
+        click.option(
+            "--positions",
+            type=click.IntRange(min=100),
+            default=50_000,
+            show_default=True,
+            help="Lending positions in the embedded world.",
+        ),
+    ]
+    for option in options:
+        func = option(func)
+    return func
+
+
+def _world(positions: int, seed: int, long_tail: int, option_series: int | None) -> _WorldSpec:
+    return _WorldSpec(positions, seed, long_tail, option_series)
+
+
 def dataset_options(func: F) -> F:
-    """``--dataset DIR`` or, without it, the embedded default world (``--positions``, ``--seed``)."""
-    func = click.option(
-        "--seed",
-        type=int,
-        default=7,
-        show_default=True,
-        help="Seed of the embedded world (ignored with --dataset).",
-    )(func)
-    func = click.option(
-        "--positions",
-        type=click.IntRange(min=100),
-        default=50_000,
-        show_default=True,
-        help="Lending positions in the embedded world (ignored with --dataset).",
-    )(func)
+    """``--dataset DIR`` or, without it, the embedded default world (see world_options)."""
+    func = world_options(func)
     func = click.option(
         "--dataset",
         "dataset_dir",
         type=click.Path(path_type=Path),
         default=None,
         help="Dataset folder (one sub-folder of Parquet files per table). "
-        "Default: the embedded default world.",
+        "Default: the embedded world (the world options are ignored with --dataset).",
     )(func)
     return func
 
 
-def _open_dataset(dataset_dir: Path | None, positions: int, seed: int) -> Dataset:
+def _open_dataset(dataset_dir: Path | None, world: _WorldSpec) -> Dataset:
     if dataset_dir is not None:
         with _step(f"reading and validating {dataset_dir}"):
             return Dataset.load(dataset_dir)
     from indexers.sample_world import build_sample_world
 
-    with _step(f"building the default world ({positions:,} positions, seed {seed})"):
-        return build_sample_world(positions=positions, seed=seed)
+    text = f"building the default world ({world.positions:,} positions, seed {world.seed})"
+    with _step(text):
+        return build_sample_world(
+            positions=world.positions,
+            seed=world.seed,
+            long_tail=world.long_tail,
+            option_series=world.option_series,
+        )
 
 
 @click.group(
@@ -122,15 +163,10 @@ def cli() -> None:
     default=None,
     help="Folder to write the dataset, graph and summary into (replaced atomically).",
 )
-@click.option(
-    "--positions",
-    type=click.IntRange(min=100),
-    default=50_000,
-    show_default=True,
-    help="Lending positions in the default world.",
-)
-@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the default world.")
-def demo(out: Path | None, positions: int, seed: int) -> None:
+@world_options
+def demo(
+    out: Path | None, positions: int, seed: int, long_tail: int, option_series: int | None
+) -> None:
     """Build the default world, load it into DuckDB, build the exposure graph, summarise it.
 
     The default world is built from real Aave v3, Compound v3, Chainlink and Deribit
@@ -138,7 +174,7 @@ def demo(out: Path | None, positions: int, seed: int) -> None:
 
     Example: contagion demo --out demo-out
     """
-    dataset = _open_dataset(None, positions, seed)
+    dataset = _open_dataset(None, _world(positions, seed, long_tail, option_series))
     with _step("loading into DuckDB and building the exposure graph"):
         graph = dataset.graph()
     summary = graph.summary()
@@ -206,20 +242,13 @@ def _usd(value: Any) -> str:
     required=True,
     help="Dataset folder to write (replaced atomically).",
 )
-@click.option(
-    "--positions",
-    type=click.IntRange(min=100),
-    default=50_000,
-    show_default=True,
-    help="Lending positions to generate.",
-)
-@click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
-def build(out: Path, positions: int, seed: int) -> None:
+@world_options
+def build(out: Path, positions: int, seed: int, long_tail: int, option_series: int | None) -> None:
     """Build the embedded default world and write it as a Parquet dataset.
 
     Example: contagion build --out world --positions 1000000
     """
-    dataset = _open_dataset(None, positions, seed)
+    dataset = _open_dataset(None, _world(positions, seed, long_tail, option_series))
     with _step(f"writing {out}"):
         dataset.write(out)
     stdout.print(f"wrote {len(dataset):,} rows to {out}", highlight=False)
@@ -287,6 +316,8 @@ def query(
     dataset_dir: Path | None,
     positions: int,
     seed: int,
+    long_tail: int,
+    option_series: int | None,
 ) -> None:
     """Run a shipped query by NAME (or --sql) on a dataset.
 
@@ -307,7 +338,7 @@ def query(
         raise click.UsageError("--format parquet needs --output FILE")
     if name is not None:
         query_spec(name)  # fail on an unknown name before building a dataset
-    store = _open_dataset(dataset_dir, positions, seed).store()
+    store = _open_dataset(dataset_dir, _world(positions, seed, long_tail, option_series)).store()
     bound = _parse_params(params)
     if name is not None:
         result = store.query(name, bound)
@@ -401,7 +432,13 @@ def _cell(value: Any) -> Text:
 )
 @dataset_options
 def graph(
-    export_path: Path, fmt: str | None, dataset_dir: Path | None, positions: int, seed: int
+    export_path: Path,
+    fmt: str | None,
+    dataset_dir: Path | None,
+    positions: int,
+    seed: int,
+    long_tail: int,
+    option_series: int | None,
 ) -> None:
     """Build the exposure graph and export it for Gephi / networkx.
 
@@ -412,7 +449,7 @@ def graph(
         raise click.UsageError(
             f"cannot tell the format from {export_path.name!r}; pass --format graphml|gexf"
         )
-    dataset = _open_dataset(dataset_dir, positions, seed)
+    dataset = _open_dataset(dataset_dir, _world(positions, seed, long_tail, option_series))
     with _step("building the exposure graph"):
         exposure = dataset.graph()
     with _step(f"writing {export_path}"):
@@ -477,6 +514,8 @@ def shock(
     dataset_dir: Path | None,
     positions: int,
     seed: int,
+    long_tail: int,
+    option_series: int | None,
 ) -> None:
     """Spread a shock through a dataset round by round and report what it did.
 
@@ -511,7 +550,7 @@ def shock(
     else:
         parsed = tuple(parse_shock(x) for x in shocks)
         scenario = Scenario(name=" ".join(shocks), shocks=parsed)
-    dataset = _open_dataset(dataset_dir, positions, seed)
+    dataset = _open_dataset(dataset_dir, _world(positions, seed, long_tail, option_series))
     with _step(f"propagating {scenario.name!r}"):
         result = propagate(
             dataset, scenario, max_rounds=max_rounds, tol=tol, seed=run_seed, allow_unconverged=True
