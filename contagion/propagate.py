@@ -38,12 +38,18 @@ from contagion.dataset import Dataset
 from contagion.dealers import DealerParams, DealerRound, dealer_round, initial_dealer_state
 from contagion.engine import Engine, build_engine
 from contagion.exceptions import ConvergenceError
-from contagion.lending.engine import LendingParams, LendingState, Liquidations, lending_round
+from contagion.lending.engine import (
+    LendingParams,
+    LendingRound,
+    LendingState,
+    Liquidations,
+    lending_round,
+)
 from contagion.oracles import KIND, FeedOverrides, FeedState, next_publication_s, update_feeds
 from contagion.perps import initial_perp_state, perp_round
 from contagion.result import PropagationResult, RoundRecord
 from contagion.scenario import ModelParams, Scenario, Schedule
-from contagion.stablecoins import algorithmic_round, initial_algorithmic_state
+from contagion.stablecoins import AlgorithmicRound, algorithmic_round, initial_algorithmic_state
 from contagion.world import World
 
 __all__ = ["propagate", "propagate_many"]
@@ -203,7 +209,7 @@ class _Run:
         self.dealer_params = DealerParams(
             iv_response=params.iv_response,
             down_only=False,
-            dealer_sign=params.dealer_sign,  # type: ignore[arg-type]
+            dealer_sign=params.dealer_sign,
             options_amm_buffer_usd=(
                 mitigations.options_amm.buffer_usd if mitigations.options_amm else 0.0
             ),
@@ -568,15 +574,12 @@ class _Run:
     def _record_lending(
         self,
         r: int,
-        lr: object,
+        lr: LendingRound,
         inventory_before: FloatArray,
         bad_before: FloatArray | None,
         total_bad_before: FloatArray | None,
         price: FloatArray,
     ) -> None:
-        from contagion.lending.engine import LendingRound
-
-        assert isinstance(lr, LendingRound)
         e, a = self.engine, self.engine.world.assets
         liq: Liquidations = lr.liquidations
         if len(liq):
@@ -628,13 +631,10 @@ class _Run:
         move: FloatArray,
         hedge: FloatArray,
         perp: FloatArray,
-        ar: object,
+        ar: AlgorithmicRound,
         cleared: Clearing,
         price: FloatArray,
     ) -> None:
-        from contagion.stablecoins import AlgorithmicRound
-
-        assert isinstance(ar, AlgorithmicRound)
         e, a = self.engine, self.engine.world.assets
         shocked = np.flatnonzero(move != 0)
         self.causes.add(

@@ -30,7 +30,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -405,7 +405,7 @@ class ModelParams:
     gas_usd: float = 20.0
     keeper_capacity_usd: float = 10e6
     iv_response: float = 0.5
-    dealer_sign: str = "dataset"
+    dealer_sign: Literal["dataset", "short", "long"] = "dataset"
     hedge_threshold: float = 0.01
     external_depth_scale: float = 1.0
     max_rounds: int = 180
