@@ -92,6 +92,10 @@ class LendingState:
     auction_bad_debt_usd: FloatArray
     """Per protocol: CDP tabs left uncovered, cumulative, USD."""
 
+    def copy(self) -> LendingState:
+        """A state with its own copies of every array (updated in place during a round)."""
+        return LendingState(**{k: getattr(self, k).copy() for k in self.__dataclass_fields__})
+
     @classmethod
     def initial(cls, book: LendingBook, n_assets: int) -> LendingState:
         n_protocols = len(book.protocol_ids)
@@ -200,7 +204,7 @@ def lending_round(
             debt_value > 0, coll_value / np.where(debt_value > 0, debt_value, 1.0), np.inf
         )
     liquidatable = (hf < 1.0) & params.liquidations_enabled
-    new = _Mutable.start(state)
+    new = state.copy()
     flow = np.zeros(n_assets)
     parts: list[Liquidations] = []
     unprofitable = over_capacity = 0
@@ -223,9 +227,8 @@ def lending_round(
         parts.append(_auctions(book, new, market_price, params, flow))
         parts.append(_sell_inventory(book, new, oracle_usd, market_price, flow))
     liquidations = Liquidations.concat(parts) if parts else Liquidations.empty()
-    final = new.freeze()
-    bad, by_asset = _bad_debt(book, final, market_price, hf)
-    return final, LendingRound(
+    bad, by_asset = _bad_debt(book, new, market_price, hf)
+    return new, LendingRound(
         flow=flow,
         liquidations=liquidations,
         health_factor=hf,
@@ -234,27 +237,6 @@ def lending_round(
         skipped_unprofitable=unprofitable,
         skipped_capacity=over_capacity,
     )
-
-
-@dataclass
-class _Mutable:
-    """Working copies of the state arrays for one round (never shared with the caller)."""
-
-    collateral: FloatArray
-    debt: FloatArray
-    auction_tab: FloatArray
-    auction_collateral: FloatArray
-    inventory: FloatArray
-    absorbed_usd: FloatArray
-    proceeds_usd: FloatArray
-    auction_bad_debt_usd: FloatArray
-
-    @classmethod
-    def start(cls, state: LendingState) -> _Mutable:
-        return cls(**{k: getattr(state, k).copy() for k in LendingState.__dataclass_fields__})
-
-    def freeze(self) -> LendingState:
-        return LendingState(**{k: getattr(self, k) for k in LendingState.__dataclass_fields__})
 
 
 def _in_loans(book: LendingBook, loans: IntArray) -> NDArray[np.bool_]:
@@ -282,7 +264,7 @@ def _largest(book: LendingBook, values: FloatArray, loans: IntArray) -> IntArray
 
 def _aave(
     book: LendingBook,
-    s: _Mutable,
+    s: LendingState,
     op: FloatArray,
     pm: FloatArray,
     depth: FloatArray,
@@ -365,7 +347,9 @@ def _loan_positions(book: LendingBook, loans: IntArray) -> IntArray:
     return np.flatnonzero(_in_loans(book, loans))
 
 
-def _comet(book: LendingBook, s: _Mutable, pm: FloatArray, mask: NDArray[np.bool_]) -> Liquidations:
+def _comet(
+    book: LendingBook, s: LendingState, pm: FloatArray, mask: NDArray[np.bool_]
+) -> Liquidations:
     """Absorb whole accounts: collateral to the protocol's inventory, debt written off."""
     loans = np.flatnonzero(mask)
     if len(loans) == 0:
@@ -411,7 +395,7 @@ def _comet(book: LendingBook, s: _Mutable, pm: FloatArray, mask: NDArray[np.bool
 
 
 def _sell_inventory(
-    book: LendingBook, s: _Mutable, oracle_usd: FloatArray, pm: FloatArray, flow: FloatArray
+    book: LendingBook, s: LendingState, oracle_usd: FloatArray, pm: FloatArray, flow: FloatArray
 ) -> Liquidations:
     """Comet's buyCollateral: inventory sells once the store-front price is at or below market.
 
@@ -433,7 +417,7 @@ def _sell_inventory(
     return Liquidations.empty()
 
 
-def _bark(book: LendingBook, s: _Mutable, mask: NDArray[np.bool_]) -> None:
+def _bark(book: LendingBook, s: LendingState, mask: NDArray[np.bool_]) -> None:
     """Start auctions of unsafe vaults for their debt plus the liquidation penalty."""
     loans = np.flatnonzero(mask)
     if len(loans) == 0:
@@ -444,14 +428,14 @@ def _bark(book: LendingBook, s: _Mutable, mask: NDArray[np.bool_]) -> None:
     np.maximum.at(penalty, loan, book.penalty[pos])
     tab = np.bincount(loan, weights=s.debt[pos], minlength=book.n_loans)
     taken = np.where(book.used[pos], s.collateral[pos], 0.0)
-    s.auction_tab += tab * (1.0 + penalty)
-    s.auction_collateral += np.bincount(loan, weights=taken, minlength=book.n_loans)
+    s.auction_tab[:] += tab * (1.0 + penalty)
+    s.auction_collateral[:] += np.bincount(loan, weights=taken, minlength=book.n_loans)
     s.collateral[pos] -= taken
     s.debt[pos] = 0.0
 
 
 def _auctions(
-    book: LendingBook, s: _Mutable, pm: FloatArray, params: LendingParams, flow: FloatArray
+    book: LendingBook, s: LendingState, pm: FloatArray, params: LendingParams, flow: FloatArray
 ) -> Liquidations:
     loans = np.flatnonzero(s.auction_tab > 0)
     if len(loans) == 0:
