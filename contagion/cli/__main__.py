@@ -1,0 +1,5 @@
+"""``python -m contagion.cli``."""
+
+from contagion.cli import main
+
+main()

@@ -1,0 +1,139 @@
+"""``contagion shock``: spread a scenario through a dataset and summarise the run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from contagion._atomic import atomic_dir
+from contagion.cli.common import (
+    EXIT_UNCONVERGED,
+    DatasetSource,
+    ScenarioChoice,
+    dataset_options,
+    open_dataset,
+    scenario_options,
+    stderr,
+    stdout,
+    step,
+    usd,
+)
+
+__all__ = ["shock"]
+
+
+@click.command()
+@scenario_options
+@click.option("--list-examples", is_flag=True, help="List the shipped example scenarios and exit.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the result: summary.json, result.json and CSV tables (written atomically).",
+)
+@dataset_options
+def shock(
+    choice: ScenarioChoice, list_examples: bool, out: Path | None, source: DatasetSource
+) -> None:
+    """Spread a shock through a dataset round by round and report what it did.
+
+    Give --shock (one or more), --scenario FILE or --example NAME. Prints the run's
+    summary: rounds, whether it settled, liquidations, bad debt per protocol, price moves and
+    the largest causes. Exits 3 when the run reaches the round limit without settling (the
+    result is still printed and written, marked unconverged), 2 on bad input.
+
+    Examples:
+
+      contagion shock --shock WETH=-30%
+
+      contagion shock --example usdc-depeg --out usdc-run
+
+      contagion shock --scenario my-scenario.toml --dataset world
+    """
+    from contagion.data.scenarios import load_example, names
+    from contagion.propagate import propagate
+
+    if list_examples:
+        for name in names():
+            stdout.print(Text(f"{name}: {load_example(name).description}"))
+        return
+    scenario = choice.scenario()
+    dataset = open_dataset(source)
+    with step(f"propagating {scenario.name!r}"):
+        result = propagate(
+            dataset,
+            scenario,
+            max_rounds=choice.max_rounds,
+            tol=choice.tol,
+            seed=choice.run_seed,
+            allow_unconverged=True,
+        )
+    if out is not None:
+        with step(f"writing {out}"):
+            _write_result(out, result)
+    _print_result(result)
+    if not result.converged:
+        stderr.print(
+            f"[bold yellow]not settled:[/] the run reached {result.rounds} rounds with prices "
+            f"still moving ({result.last_price_change:.3g} in the last round)",
+            markup=True,
+            highlight=False,
+        )
+        sys.exit(EXIT_UNCONVERGED)
+
+
+def _write_result(out: Path, result: Any) -> None:
+    with atomic_dir(out) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+        (tmp / "result.json").write_text(result.to_json() + "\n")
+        for name in (
+            "prices",
+            "oracle_prices",
+            "flows",
+            "liquidations",
+            "bad_debt",
+            "dealers",
+            "losses",
+            "causes",
+        ):
+            getattr(result, name).to_csv(tmp / f"{name}.csv", index=False)
+
+
+def _print_result(result: Any) -> None:
+    summary = result.summary()
+    status = "settled" if result.converged else "NOT settled"
+    stdout.print(
+        Text(
+            f"{summary['scenario']}: {status} after {result.rounds} rounds; "
+            f"{usd(summary['total_liquidated_usd'])} liquidated"
+        )
+    )
+    losses = Table(title="Losses (USD)", title_justify="left")
+    for col in ("protocol / market", "channel", "loss"):
+        losses.add_column(col, justify="right" if col == "loss" else "left")
+    frame = result.losses
+    for row in frame[frame["usd"] > 0].sort_values("usd", ascending=False).itertuples():
+        losses.add_row(Text(str(row.protocol_id)), Text(str(row.channel)), usd(row.usd))
+    stdout.print(losses)
+    moves = Table(title="Price changes", title_justify="left")
+    moves.add_column("asset")
+    moves.add_column("change", justify="right")
+    ordered = sorted(summary["price_change"].items(), key=lambda kv: kv[1])
+    for symbol, change in ordered[:12]:
+        moves.add_row(Text(str(symbol)), f"{change:+.2%}")
+    stdout.print(moves)
+    causes = Table(title="Largest causes", title_justify="left")
+    for col in ("round", "channel", "from", "to", "USD"):
+        causes.add_column(col, justify="right" if col in ("round", "USD") else "left")
+    top = result.causes.sort_values("usd", ascending=False).head(12)
+    for row in top.itertuples():
+        causes.add_row(
+            str(row.round), row.channel, Text(str(row.src)), Text(str(row.dst)), usd(row.usd)
+        )
+    stdout.print(causes)
