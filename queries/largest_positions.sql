@@ -2,8 +2,12 @@
 -- grain: one row per account and protocol, largest debt first
 -- key: account, protocol_id
 -- param: limit BIGINT = 20  -- how many positions to return
+-- param: max_distance DOUBLE = 1  -- only books this close to liquidation (0.1 = within a 10% fall); 1 = every book
 -- A position is an account's whole book in one protocol (health is computed per account, not
 -- per asset). loan_to_value is debt over collateral counted as such, null without collateral.
+-- health_factor and distance_to_liquidation come from loan_health (the fall of collateral
+-- prices that makes the book liquidatable; null without debt, left out by a max_distance
+-- below 1).
 with books as (
     select
         account,
@@ -20,16 +24,20 @@ with books as (
     group by account, protocol_id
 )
 select
-    account,
-    protocol_id,
-    chain_id,
-    supplied_usd,
-    collateral_usd,
-    debt_usd,
-    debt_usd / nullif(collateral_usd, 0) as loan_to_value,
-    coalesce(supplied_assets, '') as supplied_assets,
-    coalesce(debt_assets, '') as debt_assets,
-    block_number
-from books
-order by debt_usd desc, collateral_usd desc, account, protocol_id
+    b.account,
+    b.protocol_id,
+    b.chain_id,
+    b.supplied_usd,
+    b.collateral_usd,
+    b.debt_usd,
+    b.debt_usd / nullif(b.collateral_usd, 0) as loan_to_value,
+    coalesce(b.supplied_assets, '') as supplied_assets,
+    coalesce(b.debt_assets, '') as debt_assets,
+    h.health_factor,
+    h.distance_to_liquidation,
+    b.block_number
+from books as b
+join loan_health as h on h.account = b.account and h.protocol_id = b.protocol_id
+where $max_distance >= 1 or h.distance_to_liquidation <= $max_distance
+order by b.debt_usd desc, b.collateral_usd desc, b.account, b.protocol_id
 limit $limit
