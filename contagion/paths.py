@@ -143,6 +143,10 @@ class PathRanking:
     labels: Mapping[str, str] = field(default_factory=dict)
     scenario: str = ""
 
+    def label(self, node: str) -> str:
+        """Display name of a node id (its label, or a name composed from its parts)."""
+        return _Namer(self.labels)(node)
+
     def to_frame(self) -> pd.DataFrame:
         """One row per path: rank, loss_usd, share, path (text), nodes, channels, rounds."""
         columns = ["rank", "loss_usd", "share", "path", "nodes", "channels", "rounds"]
@@ -179,6 +183,30 @@ class PathRanking:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
+
+    def to_markdown(self) -> str:
+        """A Markdown section: totals, the ranked paths as a table, the residual per origin.
+
+        Labels are on-chain text: Markdown and HTML characters in them are escaped.
+        """
+        lines = [
+            f"## Contagion paths: {_md(self.scenario)}",
+            "",
+            f"Total losses {_money(self.total_loss_usd)}; traced to the shock "
+            f"{_money(self.attributed_usd)}; residual {_money(self.residual_usd)}.",
+            "",
+            "| # | loss (USD) | share | path |",
+            "|---:|---:|---:|---|",
+        ]
+        for i, p in enumerate(self.paths, start=1):
+            lines.append(
+                f"| {i} | {p.loss_usd:,.0f} | {p.share:.1%} | {_md(p.describe(self.labels))} |"
+            )
+        if self.residual_by_origin:
+            lines += ["", "| residual origin | USD | why |", "|---|---:|---|"]
+            for node, usd, why in self.residual_by_origin:
+                lines.append(f"| {_md(_Namer(self.labels)(node))} | {usd:,.0f} | {_md(why)} |")
+        return "\n".join(lines) + "\n"
 
 
 def rank_paths(
@@ -737,3 +765,17 @@ def _phrase(
     if channel == "depeg":
         return [f"{name(src)} holders lose the depeg"]
     return [f"{name(dst)} ({channel})"]
+
+
+_MD_SPECIAL = str.maketrans(
+    {c: f"\\{c}" for c in "\\`*_{}[]()#+!|~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+)
+
+
+def _md(text: str) -> str:
+    """Untrusted text made inert in a Markdown table cell."""
+    return " ".join(text.split()).translate(_MD_SPECIAL)
+
+
+def _money(value: float) -> str:
+    return f"${value:,.0f}"

@@ -17,6 +17,7 @@ from contagion.cli.common import ErrorExitGroup, stderr
 from contagion.cli.dataset import build, schema
 from contagion.cli.demo import demo
 from contagion.cli.graph import graph
+from contagion.cli.paths import paths
 from contagion.cli.query import query
 from contagion.cli.shock import shock
 
@@ -36,7 +37,7 @@ def cli() -> None:
     """
 
 
-for _command in (demo, build, query, graph, shock, schema):
+for _command in (demo, build, query, graph, shock, paths, schema):
     cli.add_command(_command)
 
 
