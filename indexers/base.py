@@ -1,0 +1,207 @@
+"""The contract every on-chain indexer follows, and the job that runs one.
+
+An indexer is one module per source with three parts (the layering of ethereum-etl and
+cryo's datasets):
+
+* ``extract(ctx)``: reads the chain over RPC at ``ctx.block`` (Multicall3 batches, chunked
+  ``eth_getLogs``) and returns plain Python values, no tables;
+* ``transform(raw, ctx.meta)``: a pure function from those values to the data contract's
+  tables (:mod:`contagion.schema`), with provenance (``source``, ``block_number``,
+  ``timestamp``) on every row;
+* the shared :func:`write_tables`: merges the tables into the dataset folder (rows of the
+  same key are replaced, other rows kept), validates the whole dataset, and writes it
+  atomically, so an interrupted write never leaves partial output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from contagion.dataset import Dataset, load_dataset
+from contagion.schema import TABLES
+from indexers.rpc.checkpoint import Checkpoint
+from indexers.rpc.client import RpcClient
+from indexers.rpc.multicall import MULTICALL3_ADDRESS, Call, Multicall
+from indexers.sample_world.common import rows_table
+
+__all__ = [
+    "CHAIN_NAMES",
+    "IndexContext",
+    "Indexer",
+    "Meta",
+    "chain_name",
+    "chains_rows",
+    "merge_tables",
+    "write_tables",
+]
+
+CHAIN_NAMES = {1: "ethereum", 10: "optimism", 137: "polygon", 8453: "base", 42161: "arbitrum"}
+
+
+def chain_name(chain_id: int) -> str:
+    """``ethereum`` for 1 and the other chains the project ships configs for; else ``chain-N``."""
+    return CHAIN_NAMES.get(chain_id, f"chain-{chain_id}")
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What every row's provenance needs: chain, block, its time, and the source name."""
+
+    chain_id: int
+    block: int
+    timestamp: datetime
+    source: str
+
+    def row(self, **fields: Any) -> dict[str, Any]:
+        """A row of this chain stamped with the block, its time and the source."""
+        return {
+            "chain_id": self.chain_id,
+            **fields,
+            "source": self.source,
+            "block_number": self.block,
+            "timestamp": self.timestamp,
+        }
+
+
+@dataclass
+class IndexContext:
+    """One run: the client, the block, batching and resume settings, progress callbacks.
+
+    Parameters
+    ----------
+    client
+        JSON-RPC client.
+    block
+        Block every state read is made at (and the last block of the log scan).
+    from_block
+        First block of the log scan (account discovery).
+    batch_size
+        Calls per Multicall3 ``aggregate3``.
+    log_chunk
+        Largest block span per ``eth_getLogs``.
+    checkpoint_dir
+        Folder for resume state (None: no checkpoints).
+    multicall_address
+        Multicall3 contract.
+    progress
+        ``progress(stage, done, total)`` is called as work completes (total may be None).
+    """
+
+    client: RpcClient
+    block: int
+    from_block: int = 0
+    batch_size: int = 500
+    log_chunk: int = 2_000
+    checkpoint_dir: Path | None = None
+    multicall_address: str = MULTICALL3_ADDRESS
+    progress: Callable[[str, int, int | None], None] | None = None
+    _checkpoint: Checkpoint | None = field(default=None, init=False, repr=False)
+    _meta: Meta | None = field(default=None, init=False, repr=False)
+
+    def open_checkpoint(self, key: dict[str, Any]) -> Checkpoint | None:
+        """The checkpoint of this run (resumed if one with the same key exists)."""
+        if self.checkpoint_dir is None:
+            return None
+        if self._checkpoint is None:
+            full = {**key, "block": self.block, "from_block": self.from_block}
+            self._checkpoint = Checkpoint(self.checkpoint_dir, full)
+        return self._checkpoint
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        return self._checkpoint
+
+    def meta(self, source: str) -> Meta:
+        """Chain id, block and block time read once per run."""
+        if self._meta is None or self._meta.source != source:
+            stamp = self.client.block_timestamp(self.block)
+            self._meta = Meta(
+                chain_id=self.client.chain_id(),
+                block=self.block,
+                timestamp=datetime.fromtimestamp(stamp, tz=UTC),
+                source=source,
+            )
+        return self._meta
+
+    def report(self, stage: str, done: int, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress(stage, done, total)
+
+    def multicall(self, stage: str) -> Multicall:
+        """A Multicall3 reader at the run's block whose batches advance ``stage``."""
+        done = [0]
+
+        def advance(n: int) -> None:
+            done[0] += n
+            self.report(stage, done[0], None)
+
+        return Multicall(
+            self.client,
+            self.block,
+            address=self.multicall_address,
+            batch_size=self.batch_size,
+            checkpoint=self._checkpoint,
+            on_batch=advance,
+        )
+
+    def read(self, stage: str, calls: Sequence[Call]) -> list[bytes | None]:
+        """Run ``calls`` through Multicall3, reporting progress against their number."""
+        done = [0]
+        mc = self.multicall(stage)
+
+        def advance(n: int) -> None:
+            done[0] += n
+            self.report(stage, done[0], len(calls))
+
+        mc.on_batch = advance
+        self.report(stage, 0, len(calls))
+        return mc.run(calls)
+
+
+class Indexer(Protocol):
+    """What the registry needs of an indexer module's entry point."""
+
+    name: str
+
+    def __call__(self, ctx: IndexContext, **options: Any) -> dict[str, pa.Table]: ...
+
+
+def chains_rows(meta: Meta) -> pa.Table:
+    """The ``chains`` table: the indexed chain."""
+    return rows_table("chains", [meta.row(name=chain_name(meta.chain_id), native_symbol="ETH")])
+
+
+def merge_tables(existing: Dataset | None, new: Mapping[str, pa.Table]) -> dict[str, pa.Table]:
+    """``existing`` tables with ``new`` rows added; a new row replaces the row of its key."""
+    merged: dict[str, pa.Table] = {}
+    for name, spec in TABLES.items():
+        old = existing.table(name) if existing is not None else spec.schema.empty_table()
+        add = new.get(name)
+        if add is None or add.num_rows == 0:
+            merged[name] = old
+            continue
+        add = add.select(spec.column_names).cast(spec.schema)
+        new_keys = set(zip(*(add.column(k).to_pylist() for k in spec.key), strict=True))
+        old_keys = zip(*(old.column(k).to_pylist() for k in spec.key), strict=True)
+        keep = pa.array([k not in new_keys for k in old_keys], type=pa.bool_())
+        kept = old.filter(keep) if old.num_rows else old
+        merged[name] = pa.concat_tables([kept, add])
+    return merged
+
+
+def write_tables(out: str | os.PathLike[str], new: Mapping[str, pa.Table]) -> Dataset:
+    """Merge ``new`` into the dataset at ``out`` (if any), validate, write atomically."""
+    target = Path(out)
+    existing = None
+    if target.is_dir() and any((target / t).is_dir() for t in TABLES):
+        existing = load_dataset(target)
+    dataset = Dataset(merge_tables(existing, new))
+    dataset.write(target)
+    return dataset
