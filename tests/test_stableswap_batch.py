@@ -1,0 +1,72 @@
+"""StableSwap arbitrage of many pools at once pinned to each pool solved on its own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contagion.amm.stableswap import stableswap_arbitrage, stableswap_arbitrage_many
+
+pool = st.integers(2, 4).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.floats(0.3, 3.0), min_size=n, max_size=n),
+        st.lists(st.floats(0.7, 1.4), min_size=n, max_size=n),
+        st.sampled_from([2.0, 30.0, 200.0, 2000.0]),
+        st.sampled_from([0.0, 0.0001, 0.0004, 0.003]),
+    )
+)
+
+
+def _padded(rows: list[list[float]], width: int) -> np.ndarray:
+    return np.array([r + [np.nan] * (width - len(r)) for r in rows])
+
+
+@settings(max_examples=40, deadline=None)
+@given(pools=st.lists(pool, min_size=1, max_size=5), near_edge=st.sampled_from([0.0, 0.01]))
+def test_many_pools_at_once_equal_each_pool_alone(
+    pools: list[tuple[list[float], list[float], float, float]], near_edge: float
+) -> None:
+    width = max(len(p[0]) for p in pools)
+    balances = _padded([[1e6 * b for b in p[0]] for p in pools], width)
+    prices = _padded([p[1] for p in pools], width)
+    amp, fee = np.array([p[2] for p in pools]), np.array([p[3] for p in pools])
+    many = stableswap_arbitrage_many(balances, amp, prices, fee, near_edge=near_edge)
+    for k, (x, market, a, f) in enumerate(pools):
+        n = len(x)
+        alone = stableswap_arbitrage(balances[k, :n], a, market, f, near_edge=near_edge)
+        assert many.balances[k, :n] == pytest.approx(alone.balances, rel=1e-9)
+        assert many.fees[k, :n] == pytest.approx(alone.fees, rel=1e-6, abs=1e-6)
+        assert many.gaps[k, :n] == pytest.approx(alone.gaps, abs=1e-9)
+        scale = 1.0 + float(np.abs(alone.sensitivity).max())
+        assert np.abs(many.sensitivity[k, :n, :n] - alone.sensitivity).max() <= 1e-6 * scale
+        assert np.isnan(many.balances[k, n:]).all()
+        assert not many.sensitivity[k, n:].any() and not many.sensitivity[k, :, n:].any()
+
+
+@settings(max_examples=20, deadline=None)
+@given(pools=st.lists(pool, min_size=1, max_size=4), seed=st.integers(0, 2**32 - 1))
+def test_a_warm_start_gives_each_pool_its_own_answer(
+    pools: list[tuple[list[float], list[float], float, float]], seed: int
+) -> None:
+    width = max(len(p[0]) for p in pools)
+    balances = _padded([[1e6 * b for b in p[0]] for p in pools], width)
+    prices = _padded([p[1] for p in pools], width)
+    amp, fee = np.array([p[2] for p in pools]), np.array([p[3] for p in pools])
+    first = stableswap_arbitrage_many(balances, amp, prices, fee)
+    moved = prices * np.exp(np.random.default_rng(seed).normal(0.0, 0.01, prices.shape))
+    warm = stableswap_arbitrage_many(balances, amp, moved, fee, start=first.balances)
+    for k, (x, _, a, f) in enumerate(pools):
+        n = len(x)
+        alone = stableswap_arbitrage(balances[k, :n], a, moved[k, :n], f)
+        assert warm.balances[k, :n] == pytest.approx(alone.balances, rel=1e-9)
+
+
+def test_many_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="two or more coins"):
+        stableswap_arbitrage_many([[1.0, np.nan]], [10.0], [[1.0, 1.0]], [0.0])
+    with pytest.raises(ValueError, match="positive"):
+        stableswap_arbitrage_many([[1.0, 2.0]], [10.0], [[1.0, -1.0]], [0.0])
+    with pytest.raises(ValueError, match="fee"):
+        stableswap_arbitrage_many([[1.0, 2.0]], [10.0], [[1.0, 1.0]], [1.5])
