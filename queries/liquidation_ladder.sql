@@ -22,9 +22,13 @@ grid as (
         $first_move + k * $step * sign($last_move - $first_move) as price_move
     from range(
         0,
-        cast(floor(abs($last_move - $first_move) / $step + 1e-9) as bigint) + 1
+        case
+            when $step <= 0 then error('parameter step must be positive, got ' || $step)
+            when abs($last_move - $first_move) / $step > 1000
+                then error('parameters give more than 1000 price levels; use a larger step')
+            else cast(floor(abs($last_move - $first_move) / $step + 1e-9) as bigint) + 1
+        end
     ) as t(k)
-    where $step > 0
 ),
 books as (
     select e.*
