@@ -92,12 +92,20 @@ class CauseLog:
         keep = (u > 0) & np.isfinite(u) & (s >= 0) & (d >= 0)
         if not keep.any():
             return
-        n = int(keep.sum())
+        s, d, u = s[keep], d[keep], u[keep]
+        if len(u) > 1:
+            # Edges of one call that share (src, dst) are summed now: a round's liquidations
+            # become one record per (feed, market), not one per loan.
+            width = int(max(s.max(), d.max())) + 1
+            pairs, inverse = np.unique(s * width + d, return_inverse=True)
+            u = np.bincount(inverse.ravel(), weights=u, minlength=len(pairs))
+            s, d = pairs // width, pairs % width
+        n = len(u)
         self._round.append(np.full(n, round_, dtype=np.int64))
         self._channel.append(np.full(n, _CHANNEL[channel], dtype=np.int64))
-        self._src.append(s[keep].copy())
-        self._dst.append(d[keep].copy())
-        self._usd.append(u[keep].copy())
+        self._src.append(np.array(s, dtype=np.int64))
+        self._dst.append(np.array(d, dtype=np.int64))
+        self._usd.append(np.array(u, dtype=float))
 
     def frame(self) -> pd.DataFrame:
         """Records aggregated by (round, channel, src, dst), largest first within a round."""
@@ -111,16 +119,23 @@ class CauseLog:
         s = np.concatenate(self._src)
         d = np.concatenate(self._dst)
         u = np.concatenate(self._usd)
-        key = np.stack([r, c, s, d], axis=1)
-        unique, inverse = np.unique(key, axis=0, return_inverse=True)
+        # One integer key per (round, channel, src, dst): a 1-D unique instead of a row sort.
+        n_nodes = len(self.nodes.names)
+        if (int(r.max()) + 1) * len(CHANNELS) * n_nodes**2 >= 2**62:
+            raise OverflowError("too many rounds and nodes to key cause records")
+        key = ((r * len(CHANNELS) + c) * n_nodes + s) * n_nodes + d
+        unique, inverse = np.unique(key, return_inverse=True)
         total = np.bincount(inverse.ravel(), weights=u, minlength=len(unique))
+        dst, rest = unique % n_nodes, unique // n_nodes
+        src, rest = rest % n_nodes, rest // n_nodes
+        channel, round_ = rest % len(CHANNELS), rest // len(CHANNELS)
         names = np.asarray(self.nodes.names, dtype=object)
         frame = pd.DataFrame(
             {
-                "round": unique[:, 0],
-                "channel": np.asarray(CHANNELS, dtype=object)[unique[:, 1]],
-                "src": names[unique[:, 2]],
-                "dst": names[unique[:, 3]],
+                "round": round_,
+                "channel": np.asarray(CHANNELS, dtype=object)[channel],
+                "src": names[src],
+                "dst": names[dst],
                 "usd": total,
             }
         )

@@ -45,6 +45,7 @@ from contagion.lending.engine import (
     Liquidations,
     lending_round,
 )
+from contagion.lending.screen import HealthScreen, PositionPrices
 from contagion.oracles import KIND, FeedOverrides, FeedState, next_publication_s, update_feeds
 from contagion.perps import initial_perp_state, perp_round
 from contagion.result import PropagationResult, RoundRecord
@@ -205,6 +206,7 @@ class _Run:
         self.market = MarketState.initial(self.venues, self.prices.root)
         self.feeds = FeedState.initial(engine.feeds)
         self.lending = LendingState.initial(engine.world.lending, len(a))
+        self.health_screen = HealthScreen()
         mitigations = scenario.mitigations
         self.dealer_params = DealerParams(
             iv_response=params.iv_response,
@@ -317,9 +319,14 @@ class _Run:
         self._record_oracles(r, before, updated)
 
         # 2. lending
-        op = self.feeds.answer[e.position_feed]
-        quote = e.feeds.quote[e.position_feed]
-        oracle_usd = op * np.where(quote >= 0, price[np.maximum(quote, 0)], 1.0)
+        # Per-position oracle prices are read through the feeds, only where they are needed.
+        quote = e.feeds.quote
+        op = PositionPrices(self.feeds.answer, e.position_feed)
+        oracle_usd = PositionPrices(
+            self.feeds.answer,
+            e.position_feed,
+            np.where(quote >= 0, price[np.maximum(quote, 0)], 1.0),
+        )
         lending_params = LendingParams(
             liquidator_capacity_usd=p.liquidator_capacity_usd,
             gas_usd=p.gas_usd,
@@ -338,6 +345,7 @@ class _Run:
             e.liquidation_depth_usd,
             lending_params,
             self._margin_scale(),
+            self.health_screen,
         )
         self._record_lending(r, lr, inventory_before, bad_before, total_bad_before, price)
 

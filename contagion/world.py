@@ -181,6 +181,22 @@ class LendingBook:
         debt_asset[self.loan[~self.used]] = self.asset[~self.used]
         return coll_asset, debt_asset
 
+    @cached_property
+    def loan_size(self) -> IntArray:
+        """Per loan, its number of positions."""
+        result: IntArray = np.diff(np.append(self.loan_start, self.n_positions)).astype(np.int64)
+        return result
+
+    def positions_of(self, loans: IntArray) -> IntArray:
+        """The positions of ``loans`` (sorted loans give sorted positions), without touching
+        the other positions."""
+        size = self.loan_size[loans]
+        offset = np.cumsum(size) - size
+        result: IntArray = np.repeat(self.loan_start[loans] - offset, size) + np.arange(
+            int(size.sum()), dtype=np.int64
+        )
+        return result
+
     def per_loan(self, values: FloatArray) -> FloatArray:
         """Sum ``values`` (one per position) over each loan."""
         if self.n_positions == 0:

@@ -152,3 +152,49 @@ def test_larger_shock_liquidates_more() -> None:
         totals.append(total)
     assert totals == sorted(totals)
     assert totals[-1] > 0
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 3),
+    path=st.lists(st.floats(0.6, 1.15), min_size=2, max_size=6),
+    capacity=st.sampled_from([np.inf, 2e6]),
+    band=st.sampled_from([0.02, 0.05, 0.2]),
+)
+def test_health_screen_changes_nothing(
+    seed: int, path: list[float], capacity: float, band: float
+) -> None:
+    """Rounds with the health screen liquidate exactly what full evaluation liquidates."""
+    from contagion.lending.screen import HealthScreen, PositionPrices
+
+    _, world = _world(600, seed)
+    book, a = world.lending, world.assets
+    answers0 = world.dataset.table("oracle_feeds").column("answer").to_numpy()
+    params = LendingParams(liquidator_capacity_usd=capacity)
+    depth = np.full(len(a), 40e6)
+    plain = screened = LendingState.initial(book, len(a))
+    screen = HealthScreen(band=band)
+    eth = np.isin(a.symbols, ["ETH", "stETH", "cbETH", "rETH"])[a.root_assets]
+    for step, move in enumerate(path):
+        # ETH markets follow the path; other markets drift a little the other way.
+        root_move = np.where(eth, move, 1.0 + 0.01 * (step % 3 - 1))
+        market = a.price * root_move[a.root]
+        feed_move = np.ones(len(answers0))
+        feed_move[book.feed] = root_move[a.root][book.asset]
+        answers = answers0 * feed_move
+        op = PositionPrices(answers, book.feed)
+        full = answers[book.feed]
+        plain, r_plain = lending_round(book, plain, full, full, market, depth, params)
+        screened, r_screen = lending_round(
+            book, screened, op, op, market, depth, params, screen=screen
+        )
+        np.testing.assert_array_equal(screened.collateral, plain.collateral)
+        np.testing.assert_array_equal(screened.debt, plain.debt)
+        np.testing.assert_array_equal(r_screen.flow, r_plain.flow)
+        np.testing.assert_array_equal(r_screen.bad_debt_usd, r_plain.bad_debt_usd)
+        assert len(r_screen.liquidations) == len(r_plain.liquidations)
+        liquidatable = r_plain.health_factor < 1.0
+        np.testing.assert_array_equal(r_screen.health_factor < 1.0, liquidatable)
+        np.testing.assert_allclose(
+            r_screen.health_factor[liquidatable], r_plain.health_factor[liquidatable]
+        )

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from contagion.lending.aave import aave_liquidation
 from contagion.lending.cdp import cdp_liquidation
+from contagion.lending.screen import HealthScreen, PositionPrices
 from contagion.world import AAVE, CDP, COMET, LendingBook
 
 __all__ = ["LendingParams", "LendingRound", "LendingState", "Liquidations", "lending_round"]
@@ -160,12 +161,13 @@ class LendingRound:
 def lending_round(
     book: LendingBook,
     state: LendingState,
-    oracle_price: FloatArray,
-    oracle_usd: FloatArray,
+    oracle_price: FloatArray | PositionPrices,
+    oracle_usd: FloatArray | PositionPrices,
     market_price: FloatArray,
     slippage_depth_usd: FloatArray,
     params: LendingParams,
     margin_scale: FloatArray | None = None,
+    screen: HealthScreen | None = None,
 ) -> tuple[LendingState, LendingRound]:
     """Liquidate what the rules allow this round.
 
@@ -176,7 +178,8 @@ def lending_round(
     state
         Balances at the start of the round.
     oracle_price
-        Per position: the price its protocol reads for its asset (feed quote units).
+        Per position: the price its protocol reads for its asset (feed quote units); an array
+        or a :class:`~contagion.lending.screen.PositionPrices` view.
     oracle_usd
         Per position: the same price converted to USD (for Comet's store front).
     market_price
@@ -188,27 +191,30 @@ def lending_round(
         Liquidator and keeper behaviour.
     margin_scale
         Per asset multiplier on liquidation thresholds (dynamic margin; 1 = unchanged).
+    screen
+        Health screening across rounds (:mod:`contagion.lending.screen`): only loans whose
+        health can have fallen below 1 are evaluated; the outcome is the same.
     """
     n_assets = len(market_price)
     op = oracle_price
-    coll, debt = state.collateral, state.debt
     family = book.loan_family
-    # Health per family with its own rule, in the protocol's quote units.
-    weight = book.health_weight
-    if margin_scale is not None:
-        weight = weight * margin_scale[book.asset]
-    coll_value = book.per_loan(coll * op * weight)
-    debt_value = book.per_loan(debt * op)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hf = np.where(
-            debt_value > 0, coll_value / np.where(debt_value > 0, debt_value, 1.0), np.inf
-        )
-    liquidatable = (hf < 1.0) & params.liquidations_enabled
+    evaluated = screen.candidates(book, op, margin_scale) if screen is not None else None
+    if evaluated is None:
+        hf = _health(book, state, op, margin_scale, None)
+        if screen is not None:
+            screen.reset(book, hf, op, margin_scale)
+        evaluated = np.arange(book.n_loans, dtype=np.int64)
+    else:
+        assert screen is not None
+        hf = screen.health(evaluated, _health(book, state, op, margin_scale, evaluated))
+    liquidatable = evaluated[hf[evaluated] < 1.0] if params.liquidations_enabled else evaluated[:0]
     new = state.copy()
     flow = np.zeros(n_assets)
     parts: list[Liquidations] = []
     unprofitable = over_capacity = 0
-    if liquidatable.any():
+    auctioned = np.flatnonzero(new.auction_tab > 0)
+    if len(liquidatable):
+        kind = family[liquidatable]
         part, unprofitable, over_capacity = _aave(
             book,
             new,
@@ -217,17 +223,20 @@ def lending_round(
             slippage_depth_usd,
             params,
             hf,
-            liquidatable & (family == AAVE),
+            liquidatable[kind == AAVE],
             flow,
         )
         parts.append(part)
-        parts.append(_comet(book, new, market_price, liquidatable & (family == COMET)))
-        _bark(book, new, liquidatable & (family == CDP))
+        parts.append(_comet(book, new, market_price, liquidatable[kind == COMET]))
+        _bark(book, new, liquidatable[kind == CDP])
     if params.liquidations_enabled:
         parts.append(_auctions(book, new, market_price, params, flow))
         parts.append(_sell_inventory(book, new, oracle_usd, market_price, flow))
+    if screen is not None:
+        screen.touched(np.union1d(liquidatable, auctioned))
     liquidations = Liquidations.concat(parts) if parts else Liquidations.empty()
-    bad, by_asset = _bad_debt(book, new, market_price, hf)
+    underwater = evaluated[(family[evaluated] == AAVE) & (hf[evaluated] < 1.0)]
+    bad, by_asset = _bad_debt(book, new, market_price, underwater)
     return new, LendingRound(
         flow=flow,
         liquidations=liquidations,
@@ -239,21 +248,50 @@ def lending_round(
     )
 
 
-def _in_loans(book: LendingBook, loans: IntArray) -> NDArray[np.bool_]:
-    """Per position: does it belong to one of ``loans``."""
-    chosen = np.zeros(book.n_loans, dtype=bool)
-    chosen[loans] = True
-    result: NDArray[np.bool_] = chosen[book.loan]
-    return result
+def _health(
+    book: LendingBook,
+    state: LendingState,
+    op: FloatArray | PositionPrices,
+    margin_scale: FloatArray | None,
+    loans: IntArray | None,
+) -> FloatArray:
+    """Health factor of ``loans`` (all when None) with each family's own rule, in the
+    protocol's quote units."""
+    if loans is None:
+        weight = book.health_weight
+        if margin_scale is not None:
+            weight = weight * margin_scale[book.asset]
+        price = op[:]
+        coll_value = book.per_loan(state.collateral * price * weight)
+        debt_value = book.per_loan(state.debt * price)
+    else:
+        if len(loans) == 0:
+            return np.zeros(0)
+        pos = book.positions_of(loans)
+        weight = book.health_weight[pos]
+        if margin_scale is not None:
+            weight = weight * margin_scale[book.asset[pos]]
+        price = op[pos]
+        size = book.loan_size[loans]
+        starts = np.cumsum(size) - size
+        coll_value = np.add.reduceat(state.collateral[pos] * price * weight, starts)
+        debt_value = np.add.reduceat(state.debt[pos] * price, starts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hf: FloatArray = np.where(
+            debt_value > 0, coll_value / np.where(debt_value > 0, debt_value, 1.0), np.inf
+        )
+    return hf
 
 
-def _largest(book: LendingBook, values: FloatArray, loans: IntArray) -> IntArray:
-    """Per loan in ``loans`` (sorted), the position with the largest positive value (-1 if none)."""
-    candidates = np.flatnonzero(_in_loans(book, loans) & (values > 0))
+def _largest(book: LendingBook, values: FloatArray, pos: IntArray, loans: IntArray) -> IntArray:
+    """Per loan in ``loans`` (sorted), the position with the largest positive value (-1 if
+    none); ``pos`` are the loans' positions and ``values`` their values."""
+    candidates = pos[values > 0]
+    ranked_values = values[values > 0]
     out = np.full(len(loans), -1, dtype=np.int64)
     if len(candidates) == 0:
         return out
-    order = np.lexsort((-values[candidates], book.loan[candidates]))
+    order = np.lexsort((-ranked_values, book.loan[candidates]))
     ranked = candidates[order]
     first = np.ones(len(ranked), dtype=bool)
     first[1:] = book.loan[ranked[1:]] != book.loan[ranked[:-1]]
@@ -265,19 +303,20 @@ def _largest(book: LendingBook, values: FloatArray, loans: IntArray) -> IntArray
 def _aave(
     book: LendingBook,
     s: LendingState,
-    op: FloatArray,
+    op: FloatArray | PositionPrices,
     pm: FloatArray,
     depth: FloatArray,
     params: LendingParams,
     hf: FloatArray,
-    mask: NDArray[np.bool_],
+    loans: IntArray,
     flow: FloatArray,
 ) -> tuple[Liquidations, int, int]:
-    loans = np.flatnonzero(mask)
     if len(loans) == 0:
         return Liquidations.empty(), 0, 0
-    d = _largest(book, s.debt * op, loans)
-    c = _largest(book, s.collateral * op * book.used, loans)
+    pos = book.positions_of(loans)
+    price = op[pos]
+    d = _largest(book, s.debt[pos] * price, pos, loans)
+    c = _largest(book, s.collateral[pos] * price * book.used[pos], pos, loans)
     ok = (d >= 0) & (c >= 0)
     loans, d, c = loans[ok], d[ok], c[ok]
     liq = aave_liquidation(
@@ -317,10 +356,8 @@ def _aave(
     seized = liq.collateral_seized * take
     repaid = liq.debt_repaid * take
     fee = liq.protocol_fee * take
-    s.collateral[c] -= seized
-    s.debt[d] -= repaid
-    np.maximum(s.collateral, 0.0, out=s.collateral)
-    np.maximum(s.debt, 0.0, out=s.debt)
+    s.collateral[c] = np.maximum(s.collateral[c] - seized, 0.0)
+    s.debt[d] = np.maximum(s.debt[d] - repaid, 0.0)
     done = take > 0
     ca, da = book.asset[c][done], book.asset[d][done]
     np.add.at(flow, ca, -(seized - fee)[done])
@@ -343,18 +380,11 @@ def _aave(
     )
 
 
-def _loan_positions(book: LendingBook, loans: IntArray) -> IntArray:
-    return np.flatnonzero(_in_loans(book, loans))
-
-
-def _comet(
-    book: LendingBook, s: LendingState, pm: FloatArray, mask: NDArray[np.bool_]
-) -> Liquidations:
+def _comet(book: LendingBook, s: LendingState, pm: FloatArray, loans: IntArray) -> Liquidations:
     """Absorb whole accounts: collateral to the protocol's inventory, debt written off."""
-    loans = np.flatnonzero(mask)
     if len(loans) == 0:
         return Liquidations.empty()
-    pos = _loan_positions(book, loans)
+    pos = book.positions_of(loans)
     loan, asset = book.loan[pos], book.asset[pos]
     proto = book.loan_protocol[loan]
     taken = np.where(book.used[pos], s.collateral[pos], 0.0)
@@ -395,7 +425,11 @@ def _comet(
 
 
 def _sell_inventory(
-    book: LendingBook, s: LendingState, oracle_usd: FloatArray, pm: FloatArray, flow: FloatArray
+    book: LendingBook,
+    s: LendingState,
+    oracle_usd: FloatArray | PositionPrices,
+    pm: FloatArray,
+    flow: FloatArray,
 ) -> Liquidations:
     """Comet's buyCollateral: inventory sells once the store-front price is at or below market.
 
@@ -417,12 +451,11 @@ def _sell_inventory(
     return Liquidations.empty()
 
 
-def _bark(book: LendingBook, s: LendingState, mask: NDArray[np.bool_]) -> None:
+def _bark(book: LendingBook, s: LendingState, loans: IntArray) -> None:
     """Start auctions of unsafe vaults for their debt plus the liquidation penalty."""
-    loans = np.flatnonzero(mask)
     if len(loans) == 0:
         return
-    pos = _loan_positions(book, loans)
+    pos = book.positions_of(loans)
     loan = book.loan[pos]
     penalty = np.zeros(book.n_loans)
     np.maximum.at(penalty, loan, book.penalty[pos])
@@ -455,7 +488,8 @@ def _auctions(
     returned = np.where(covered, result.collateral_left, 0.0)
     back = np.zeros(book.n_loans)
     back[loans] = returned
-    back_pos = np.flatnonzero(book.used & (back[book.loan] > 0))
+    back_pos = book.positions_of(loans[returned > 0])
+    back_pos = back_pos[book.used[back_pos]]
     s.collateral[back_pos] += back[book.loan[back_pos]]
     np.add.at(s.auction_bad_debt_usd, book.loan_protocol[loans], result.bad_debt)
     s.auction_tab[loans] = np.where(covered | (result.bad_debt > 0), 0.0, result.tab_left / pm[da])
@@ -478,14 +512,14 @@ def _auctions(
 
 
 def _bad_debt(
-    book: LendingBook, s: LendingState, pm: FloatArray, hf: FloatArray
+    book: LendingBook, s: LendingState, pm: FloatArray, underwater: IntArray
 ) -> tuple[FloatArray, FloatArray]:
+    """Aave-family shortfall of ``underwater`` loans (the only ones below HF 1, so the only
+    ones that can be short of collateral), Comet's loss and CDP tabs left uncovered."""
     n_protocols, n_assets = len(book.protocol_ids), len(pm)
     by_asset = np.zeros((n_protocols, n_assets))
-    # Only loans below HF 1 can be short of collateral; the rest are skipped.
-    underwater = np.flatnonzero((book.loan_family == AAVE) & (hf < 1.0))
     if len(underwater):
-        pos = np.flatnonzero(_in_loans(book, underwater))
+        pos = book.positions_of(underwater)
         loan, asset = book.loan[pos], book.asset[pos]
         debt_pos = s.debt[pos] * pm[asset]
         coll_usd = np.bincount(
