@@ -122,3 +122,24 @@ def test_an_empty_dataset_scores_nothing() -> None:
     scores = score_dependencies(Dataset({}))
     assert scores.frame.empty and scores.components.empty
     assert scores.scenarios == ()
+
+
+def test_score_command_writes_json_and_markdown(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from contagion.cli import cli
+
+    out = tmp_path / "scores.json"
+    world = ["--positions", "500", "--seed", "2"]
+    done = CliRunner().invoke(
+        cli, ["score", "--static", *world, "--format", "json", "--out", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    doc = json.loads(out.read_text())
+    assert doc["scores"][0]["rank"] == 1 and doc["components"]
+    shown = CliRunner().invoke(
+        cli, ["score", "--static", *world, "--format", "markdown", "--top", "3"]
+    )
+    assert shown.exit_code == 0 and shown.output.count("\n| ") == 4
+    bad = CliRunner().invoke(cli, ["score", "--dataset", str(tmp_path / "missing")])
+    assert bad.exit_code == 2 and "does not exist" in bad.output

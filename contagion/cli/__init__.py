@@ -19,6 +19,7 @@ from contagion.cli.demo import demo
 from contagion.cli.graph import graph
 from contagion.cli.paths import paths
 from contagion.cli.query import query
+from contagion.cli.score import score
 from contagion.cli.shock import shock
 
 __all__ = ["cli", "main"]
@@ -37,7 +38,7 @@ def cli() -> None:
     """
 
 
-for _command in (demo, build, query, graph, shock, paths, schema):
+for _command in (demo, build, query, graph, shock, paths, score, schema):
     cli.add_command(_command)
 
 
