@@ -45,10 +45,10 @@ _RESERVES = "uniswap-v2-eth-dai-2021-05-19.json"
 def align_lag(pool_price: np.ndarray, close: np.ndarray, max_lag: int = 72) -> int:
     """Bars by which the reserve series lags the price bars: the ``lag`` in ``0..max_lag``
     minimising the RMS log gap between ``pool_price[i]`` and ``close[i + lag]``."""
-    errors = [
-        float(np.sqrt(np.mean(np.log(pool_price[: len(close) - k] / close[k:]) ** 2)))
-        for k in range(max_lag + 1)
-    ]
+    errors = []
+    for k in range(max_lag + 1):
+        m = min(len(pool_price), len(close) - k)
+        errors.append(float(np.sqrt(np.mean(np.log(pool_price[:m] / close[k : k + m]) ** 2))))
     return int(np.argmin(errors))
 
 
