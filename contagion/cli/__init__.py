@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from contagion.cli.backtest import backtest
 from contagion.cli.common import ErrorExitGroup, stderr
 from contagion.cli.dataset import build, schema
 from contagion.cli.demo import demo
@@ -21,6 +22,7 @@ from contagion.cli.paths import paths
 from contagion.cli.query import query
 from contagion.cli.score import score
 from contagion.cli.shock import shock
+from contagion.cli.validate import validate
 
 __all__ = ["cli", "main"]
 
@@ -38,7 +40,7 @@ def cli() -> None:
     """
 
 
-for _command in (demo, build, query, graph, shock, paths, score, schema):
+for _command in (demo, build, query, graph, shock, paths, score, schema, backtest, validate):
     cli.add_command(_command)
 
 
