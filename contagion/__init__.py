@@ -1,7 +1,8 @@
 """contagion: how a market shock spreads across DeFi protocols.
 
 The public API: load or build a dataset, query it with DuckDB, build its exposure graph,
-and spread a scenario through it with :func:`propagate`. Mechanics live in their modules
+spread a scenario through it with :func:`propagate`, trace its losses back to the shock with
+:func:`rank_paths` and score what the network depends on with :func:`score_dependencies`. Mechanics live in their modules
 (``contagion.oracles``, ``contagion.lending``, ``contagion.clearing``, ``contagion.dealers``,
 ``contagion.perps``, ``contagion.stablecoins``, ``contagion.balance_sheet``,
 ``contagion.debtrank``, ``contagion.options``, ``contagion.amm``).
@@ -21,6 +22,7 @@ from contagion.exceptions import (
     SchemaError,
 )
 from contagion.graph import ExposureGraph, build_graph
+from contagion.paths import ContagionPath, PathRanking, path_labels, rank_paths
 from contagion.propagate import propagate, propagate_many
 from contagion.result import PropagationResult
 from contagion.scenario import (
@@ -38,19 +40,23 @@ from contagion.scenario import (
     scenario_to_toml,
 )
 from contagion.schema import TABLES, TableSpec
+from contagion.scores import DependencyScores, default_scenario_set, score_dependencies
 from contagion.store import Store
 
 __all__ = [
     "TABLES",
     "ContagionError",
+    "ContagionPath",
     "ConvergenceError",
     "Dataset",
     "Depeg",
+    "DependencyScores",
     "Engine",
     "ExposureGraph",
     "Mitigations",
     "ModelParams",
     "OracleFailure",
+    "PathRanking",
     "PricePath",
     "PriceShock",
     "PropagationResult",
@@ -65,14 +71,18 @@ __all__ = [
     "build_engine",
     "build_graph",
     "debtrank",
+    "default_scenario_set",
     "eisenberg_noe",
     "load_dataset",
     "load_scenario",
     "parse_shock",
+    "path_labels",
     "propagate",
     "propagate_many",
+    "rank_paths",
     "sample_world",
     "scenario_to_toml",
+    "score_dependencies",
 ]
 
 __version__ = "0.1.0"
