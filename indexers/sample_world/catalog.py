@@ -407,10 +407,11 @@ def protocols_table(ref: Reference, catalog: Catalog) -> pa.Table:
             ),
             on(
                 SPARK,
-                "SparkLend (modelled, synthetic aToken listings)",
+                "SparkLend",
                 "lending",
                 "aave-v3",
                 _SPARK_POOL,
+                SYNTHETIC,  # modelled: Aave v3 rules with synthetic listings and positions
             ),
             on(
                 COMET_USDC,
