@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contagion.amm.stableswap import stableswap_arbitrage, stableswap_arbitrage_many
+from contagion.amm.stableswap import StableswapArbitrage, stableswap_arbitrage
 
 pool = st.integers(2, 4).flatmap(
     lambda n: st.tuples(
@@ -32,7 +32,7 @@ def test_many_pools_at_once_equal_each_pool_alone(
     balances = _padded([[1e6 * b for b in p[0]] for p in pools], width)
     prices = _padded([p[1] for p in pools], width)
     amp, fee = np.array([p[2] for p in pools]), np.array([p[3] for p in pools])
-    many = stableswap_arbitrage_many(balances, amp, prices, fee, near_edge=near_edge)
+    many = StableswapArbitrage(balances, amp, fee).trade(prices, near_edge=near_edge)
     for k, (x, market, a, f) in enumerate(pools):
         n = len(x)
         alone = stableswap_arbitrage(balances[k, :n], a, market, f, near_edge=near_edge)
@@ -54,9 +54,10 @@ def test_a_warm_start_gives_each_pool_its_own_answer(
     balances = _padded([[1e6 * b for b in p[0]] for p in pools], width)
     prices = _padded([p[1] for p in pools], width)
     amp, fee = np.array([p[2] for p in pools]), np.array([p[3] for p in pools])
-    first = stableswap_arbitrage_many(balances, amp, prices, fee)
+    pools_ = StableswapArbitrage(balances, amp, fee)
+    first = pools_.trade(prices)
     moved = prices * np.exp(np.random.default_rng(seed).normal(0.0, 0.01, prices.shape))
-    warm = stableswap_arbitrage_many(balances, amp, moved, fee, start=first.balances)
+    warm = pools_.trade(moved, start=first.balances)
     for k, (x, _, a, f) in enumerate(pools):
         n = len(x)
         alone = stableswap_arbitrage(balances[k, :n], a, moved[k, :n], f)
@@ -65,8 +66,13 @@ def test_a_warm_start_gives_each_pool_its_own_answer(
 
 def test_many_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="two or more coins"):
-        stableswap_arbitrage_many([[1.0, np.nan]], [10.0], [[1.0, 1.0]], [0.0])
+        StableswapArbitrage([[1.0, np.nan]], [10.0], [0.0])
     with pytest.raises(ValueError, match="positive"):
-        stableswap_arbitrage_many([[1.0, 2.0]], [10.0], [[1.0, -1.0]], [0.0])
+        StableswapArbitrage([[1.0, -2.0]], [10.0], [0.0])
     with pytest.raises(ValueError, match="fee"):
-        stableswap_arbitrage_many([[1.0, 2.0]], [10.0], [[1.0, 1.0]], [1.5])
+        StableswapArbitrage([[1.0, 2.0]], [10.0], [1.5])
+    pools = StableswapArbitrage([[1.0, 2.0]], [10.0], [0.0])
+    with pytest.raises(ValueError, match="positive"):
+        pools.trade([[1.0, -1.0]])
+    with pytest.raises(ValueError, match="shape"):
+        pools.trade([[1.0, 1.0, 1.0]])

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from contagion.amm.psm import psm_dai_out, psm_trade_to_price
-from contagion.amm.stableswap import stableswap_arbitrage
+from contagion.amm.stableswap import StableswapArbitrage
 from contagion.clearing.arbitrage import PoolMove, concentrated_move, constant_product_move
 from contagion.clearing.external import impact, impact_for_units, units_to_impact, walk_value
 from contagion.clearing.venues import MarketState, Venues
@@ -64,7 +64,7 @@ class Evaluation:
     slack: FloatArray  # per root, log move its pools allow before one trades (inf: none)
     cp: tuple[FloatArray, PoolMove]
     cl: tuple[FloatArray, PoolMove]
-    ss: dict[int, tuple[FloatArray, FloatArray, FloatArray]]  # balances, fees, gaps
+    ss: tuple[FloatArray, FloatArray, FloatArray]  # balances, fees, gaps of the pools reached
     gem_in: FloatArray
     dai_out: FloatArray
 
@@ -107,6 +107,73 @@ class _PairPools:
         return _sum_by(self.roots.ravel(), (move.edge * self.rate).ravel(), n)
 
 
+class _StableswapPools:
+    """StableSwap pools reached by the unknowns, their coins' roots and Jacobian layout."""
+
+    def __init__(self, rnd: ExcessDemand, reach: NDArray[np.bool_]) -> None:
+        v, st = rnd.v, rnd.state
+        tokens = v.stableswap.tokens
+        reached = np.where(tokens >= 0, reach[v.root[np.maximum(tokens, 0)]], False)
+        self.index = np.flatnonzero(reached.any(axis=1))
+        width = int((tokens[self.index] >= 0).sum(axis=1).max(initial=2))
+        self.tokens = tokens[self.index, :width]
+        self.has = self.tokens >= 0
+        coins = np.maximum(self.tokens, 0)
+        self.roots = v.root[coins]
+        self.rate = np.where(self.has, rnd.rate[coins], 0.0)
+        self.log_rate = rnd.log_rate[coins]
+        self.balances = st.ss_balances[self.index, :width]
+        amp, fee = v.stableswap.amp[self.index], v.stableswap.fee[self.index]
+        self.pools = StableswapArbitrage(self.balances, amp, fee) if len(self.index) else None
+        # The pools' balances are solved to 1e-12 in log price, which their depth (at most
+        # Ann·balance per unit of log price) turns into rounding of the amounts.
+        n = self.has.sum(axis=1, keepdims=True)
+        self.rounding = np.where(self.has, 1e-3 * n * amp[:, None] * self.balances, 0.0) * self.rate
+        self.band = -np.log1p(-fee)
+        m = len(rnd.roots)
+        rows = rnd.pos[self.roots]
+        pair = self.has[:, :, None] & self.has[:, None, :] & (rows[:, :, None] >= 0)
+        pair &= rows[:, None, :] >= 0
+        self.pair = pair
+        self.flat = (rows[:, :, None] * m + rows[:, None, :])[pair]
+        self.size = m * m
+
+    def trade(
+        self,
+        rnd: ExcessDemand,
+        y: FloatArray,
+        excess: FloatArray,
+        gross: FloatArray,
+        jac: FloatArray | None,
+        slack: FloatArray,
+        near_edge: float,
+    ) -> tuple[FloatArray, FloatArray, FloatArray, float]:
+        """Arbitrage every pool to log prices y, adding what they absorb to ``excess``,
+        ``gross``, ``jac`` and ``slack``; balances, fees, gaps and their potential's part."""
+        if self.pools is None:
+            empty = np.zeros((0, self.has.shape[1]))
+            return empty, empty, empty, 0.0
+        has = self.has
+        log_p = np.where(has, y[self.roots] + self.log_rate, -np.inf)
+        prices = np.exp(log_p - log_p.max(axis=1, keepdims=True))
+        start = rnd.ss_start[self.index, : has.shape[1]]
+        trade = self.pools.trade(np.where(has, prices, 1.0), start=start, near_edge=near_edge)
+        rnd.ss_start[self.index, : has.shape[1]] = trade.balances
+        absorbed = np.where(has, trade.balances - self.balances, 0.0)
+        units = absorbed * self.rate
+        excess += _sum_by(self.roots[has], units[has], len(excess))
+        gross += _sum_by(self.roots[has], (np.abs(units) + self.rounding)[has], len(gross))
+        spread = np.nanmax(trade.gaps, axis=1) - np.nanmin(trade.gaps, axis=1)
+        room = np.broadcast_to(np.maximum(self.band - spread, 0.0)[:, None], has.shape)
+        np.minimum.at(slack, self.roots[has], room[has])
+        if jac is not None:
+            sens = (trade.sensitivity * self.rate[:, :, None])[self.pair]
+            jac += _sum_by(self.flat, sens, self.size).reshape(jac.shape)
+        token_price = np.exp(y[self.roots]) * self.rate
+        potential = float(np.sum(token_price * absorbed))
+        return trade.balances, np.where(has, trade.fees, 0.0), trade.gaps, potential
+
+
 class ExcessDemand:
     """One round's problem: its fixed inputs, the unknowns and the evaluation."""
 
@@ -128,7 +195,8 @@ class ExcessDemand:
         self.units0, _ = units_to_impact(self.l0, ref, self.depth)
         self.y_start = np.where(self.pinned, np.log(ref), np.log(state.root_price))
         self.price_start = np.exp(self.y_start)
-        self.ss_start: dict[int, FloatArray] = {}
+        # Each StableSwap pool's last answer this round: the next solve starts there.
+        self.ss_start = np.full(venues.stableswap.balances.shape, np.nan)
 
     def select(self, active: NDArray[np.bool_]) -> None:
         """Fix the unknowns (active roots) and the venues they reach."""
@@ -141,9 +209,7 @@ class ExcessDemand:
         cp_tok, cl_tok = v.constant_product.tokens, v.concentrated.tokens
         self.cp = _PairPools(self, cp_tok, np.flatnonzero(reach[v.root[cp_tok]].any(axis=1)))
         self.cl = _PairPools(self, cl_tok, np.flatnonzero(reach[v.root[cl_tok]].any(axis=1)))
-        ss_tok = v.stableswap.tokens
-        ss_reach = np.where(ss_tok >= 0, reach[v.root[np.maximum(ss_tok, 0)]], False)
-        self.ss_idx = np.flatnonzero(ss_reach.any(axis=1))
+        self.ss = _StableswapPools(self, reach)
 
     def psm_log_ratio(self, y: FloatArray) -> FloatArray:
         """log(P_stable / P_gem) of every module at log prices y."""
@@ -195,33 +261,8 @@ class ExcessDemand:
             potential -= float(np.sum(token_price[pairs.tokens] * move.absorbed))
             room = np.maximum(move.band - np.abs(move.gap), 0.0)
             np.minimum.at(slack, pairs.roots.ravel(), np.repeat(room, 2))
-        ss = {}
-        for k in self.ss_idx:  # a few pools, one small solve each, warm-started
-            coins = v.stableswap.tokens[k][v.stableswap.tokens[k] >= 0]
-            n = len(coins)
-            r = v.root[coins]
-            log_p = y[r] + self.log_rate[coins]
-            trade = stableswap_arbitrage(
-                st.ss_balances[k, :n], float(v.stableswap.amp[k]), np.exp(log_p - log_p.max()),
-                float(v.stableswap.fee[k]), start=self.ss_start.get(int(k)), near_edge=near_edge,
-            )  # fmt: skip
-            self.ss_start[int(k)] = trade.balances
-            absorbed = trade.balances - st.ss_balances[k, :n]
-            units_k = absorbed * self.rate[coins]
-            np.add.at(excess, r, units_k)
-            # The pool's balances are solved to 1e-12 in log price, which its depth (at most
-            # Ann·balance per unit of log price) turns into rounding of the amounts.
-            depth = n * float(v.stableswap.amp[k]) * st.ss_balances[k, :n]
-            np.add.at(gross, r, np.abs(units_k) + 1e-3 * depth * self.rate[coins])
-            potential -= float(token_price[coins] @ absorbed)
-            ss[int(k)] = (trade.balances, trade.fees, trade.gaps)
-            band = -np.log1p(-float(v.stableswap.fee[k]))
-            np.minimum.at(slack, r, max(band - float(np.ptp(trade.gaps)), 0.0))
-            if jac is not None:
-                rows = self.pos[r]
-                ok = rows >= 0
-                sens = (trade.sensitivity * self.rate[coins][:, None])[np.ix_(ok, ok)]
-                np.add.at(jac, (rows[ok][:, None], rows[ok][None, :]), sens)
+        ss = self.ss.trade(self, y, excess, gross, jac, slack, near_edge)
+        potential -= ss[3]
         psm = v.psm
         dai_out = psm_dai_out(gem_in, psm.tin, psm.tout)
         for amount, tok in ((gem_in, psm.gem), (-dai_out, psm.stable)):
@@ -232,7 +273,7 @@ class ExcessDemand:
             potential -= float(moved @ amount)  # linear in prices: only the move matters
         return Evaluation(
             y, excess, gross, jac if jac is not None else np.zeros((0, 0)), potential, ext,
-            slope, slack, cp, cl, ss, gem_in, dai_out,
+            slope, slack, cp, cl, ss[:3], gem_in, dai_out,
         )  # fmt: skip
 
     def start(self, y: FloatArray, gem_in: FloatArray) -> FloatArray:
@@ -283,9 +324,8 @@ class ExcessDemand:
         """Each active root's depth just outside its bands, USD per log price."""
         depth = self.cp.edge(self.n, point.cp[1]) + self.cl.edge(self.n, point.cl[1])
         depth += self.depth / (self.ref * 0.01)  # the impact curve's slope near a 2 % move
-        for k in self.ss_idx:
-            coins = self.v.stableswap.tokens[k][self.v.stableswap.tokens[k] >= 0]
-            np.add.at(depth, self.v.root[coins], 0.5 * self.state.ss_balances[k, : len(coins)])
+        ss = self.ss
+        depth += _sum_by(ss.roots[ss.has], 0.5 * ss.balances[ss.has], self.n)
         usd = depth * np.exp(point.y)
         floor = 1e-12 * (1.0 + np.abs(self.flow) * np.exp(point.y))
         return np.maximum(usd, floor)[self.roots]

@@ -36,6 +36,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 IN, SELL, SOLD, BUY, BOUGHT = 0, 1, 2, -1, -2
+_ON_EDGE = 1e-12  # log ratio within which a module counts as on its band's edge
 
 
 class ModuleStates:
@@ -55,12 +56,14 @@ class ModuleStates:
         # A child's log price is its parent's plus sign·(log ratio + offset).
         self.sign = np.where(self.child == self.stable_r, 1.0, -1.0)
         self.offset = rnd.log_rate[psm.gem] - rnd.log_rate[psm.stable]
-        ratio = rnd.psm_log_ratio(rnd.y_start)
+        ratio = rnd.psm_log_ratio(rnd.y_start)[self.order]
         self.state = np.zeros(len(psm), np.int64)
+        # A ratio on an edge (to rounding) was pinned there by the last round's trade, which
+        # a cascade most likely continues: start from that state rather than from inside.
         self.state[self.order] = np.where(
-            ratio[self.order] > self.upper[self.order],
+            ratio >= self.upper[self.order] - _ON_EDGE,
             SELL,
-            np.where(ratio[self.order] < self.lower[self.order], BUY, IN),
+            np.where(ratio <= self.lower[self.order] + _ON_EDGE, BUY, IN),
         )
 
     @property

@@ -162,9 +162,17 @@ def clear(
     if not (np.all(np.isfinite(flow_)) and np.all(ref_ > 0) and np.all(rate_ > 0)):
         raise ValueError("flows must be finite, reference prices and rates positive")
     rnd = ExcessDemand(venues, state, flow_, ref_, rate_)
-    active = np.isin(venues.component, venues.component[rnd.seeds()]) & ~venues.pinned
+    seeded = np.zeros(int(venues.component.max(initial=-1)) + 2, bool)
+    seeded[venues.component[rnd.seeds()] + 1] = True
+    active = seeded[venues.component + 1] & ~venues.pinned
     rnd.select(active)
     modules = ModuleStates(rnd)
+    if not active.any():
+        # No flow, no moved market, every pool and module inside its band: the excess, the
+        # potential's gradient, is zero at the start prices, which are therefore its minimum
+        # (G is convex). Prices stay; only pools between pinned roots may trade.
+        point = rnd.evaluate(rnd.y_start, modules.fixed_flows(rnd.y_start), jacobian=False)
+        return _result(rnd, point, 0, True, 0.0)
     _, free = modules.reduction()
     y = rnd.start(
         modules.place(rnd.y_start[rnd.roots[free]], free), modules.fixed_flows(rnd.y_start)
@@ -226,11 +234,11 @@ def _result(
         np.zeros_like(st.ss_balances),
         np.zeros_like(st.ss_balances),
     )
-    for k, (bal, fee, _) in point.ss.items():
-        n = len(bal)
-        ss_abs[k, :n] = bal - st.ss_balances[k, :n]
-        ss_bal[k, :n] = bal
-        ss_fee[k, :n] = fee
+    bal, fee, _ = point.ss
+    k, width = rnd.ss.index, bal.shape[1]
+    ss_abs[k, :width] = bal - st.ss_balances[k, :width]
+    ss_bal[k, :width] = bal
+    ss_fee[k, :width] = fee
     ss_abs[np.isnan(st.ss_balances)] = np.nan
     gem_in, dai_out = point.gem_in, point.dai_out
     psm_fees = np.where(gem_in > 0, gem_in * v.psm.tin, -gem_in * v.psm.tout)
