@@ -219,3 +219,31 @@ def test_shock_lists_the_shipped_examples() -> None:
     proc = run("shock", "--list-examples")
     assert proc.returncode == 0
     assert "usdc-depeg" in proc.stdout and "eth-crash" in proc.stdout
+
+
+def test_paths_ranks_and_reconciles(world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "paths.json"
+    proc = run(
+        "paths", "--shock", "WETH=-30%", "--dataset", str(world), "--top", "3",
+        "--format", "json", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    ranking = json.loads(out.read_text())
+    paths = ranking["paths"]
+    assert 1 <= len(paths) <= 3
+    assert paths[0]["nodes"][0] == "scenario"
+    assert [p["loss_usd"] for p in paths] == sorted((p["loss_usd"] for p in paths), reverse=True)
+    assert ranking["attributed_usd"] + ranking["residual_usd"] == pytest.approx(
+        ranking["total_loss_usd"], rel=1e-9
+    )
+    assert sum(p["loss_usd"] for p in paths) <= ranking["attributed_usd"] * (1 + 1e-9)
+    table = run("paths", "--shock", "WETH=-30%", "--dataset", str(world), "--top", "2")
+    assert table.returncode == 0, table.stderr
+    assert "->" in table.stdout
+
+
+def test_paths_bad_top_exits_2_without_traceback(world: Path) -> None:
+    proc = run("paths", "--shock", "WETH=-30%", "--dataset", str(world), "--top", "0")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "--top" in proc.stderr
