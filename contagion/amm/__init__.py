@@ -6,9 +6,16 @@ from contagion.amm.constant_product import (
     swap_out,
     trade_to_price,
 )
-from contagion.amm.stableswap import get_d, get_y, stableswap_out, stableswap_price
+from contagion.amm.stableswap import (
+    StableswapArbitrage,
+    get_d,
+    get_y,
+    stableswap_out,
+    stableswap_price,
+)
 
 __all__ = [
+    "StableswapArbitrage",
     "get_amount_in",
     "get_amount_out",
     "get_d",
