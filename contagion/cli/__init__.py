@@ -20,6 +20,7 @@ from contagion.cli.demo import demo
 from contagion.cli.graph import graph
 from contagion.cli.paths import paths
 from contagion.cli.query import query
+from contagion.cli.report import report
 from contagion.cli.score import score
 from contagion.cli.shock import shock
 from contagion.cli.validate import validate
@@ -40,7 +41,19 @@ def cli() -> None:
     """
 
 
-for _command in (demo, build, query, graph, shock, paths, score, schema, backtest, validate):
+for _command in (
+    demo,
+    build,
+    query,
+    graph,
+    shock,
+    paths,
+    score,
+    report,
+    schema,
+    backtest,
+    validate,
+):
     cli.add_command(_command)
 
 
