@@ -38,12 +38,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from indexers.abi import load_abi
-from indexers.base import IndexContext, Meta, chain_name, chains_rows
+from indexers.abi import Event, load_abi
+from indexers.base import IndexContext, Meta, chain_name, chains_rows, scan_accounts
 from indexers.chainlink import FeedRead, chainlink_protocol_row, feed_rows, read_feeds
 from indexers.errors import IndexerError
 from indexers.reconcile import Reconciliation
-from indexers.rpc.logs import iter_logs
 from indexers.rpc.multicall import Call
 from indexers.sample_world.common import asset_id, rows_table
 from indexers.sample_world.reference import ChainlinkFeed
@@ -67,7 +66,7 @@ _ACCOUNT_ARG = {
     "ReserveUsedAsCollateralEnabled": "user",
     "ReserveUsedAsCollateralDisabled": "user",
 }
-_EVENTS = {_POOL.event(n).topic: _POOL.event(n) for n in _ACCOUNT_ARG}
+_EVENTS = [_POOL.event(n) for n in _ACCOUNT_ARG]
 
 
 @dataclass
@@ -95,29 +94,12 @@ class AaveRaw:
     """(account, reserve) -> (aToken balance, stable + variable debt, used as collateral)."""
 
 
-def _scan_accounts(ctx: IndexContext, pool: str) -> list[str]:
-    cp = ctx.checkpoint
-    accounts: set[str] = set(cp.accounts) if cp else set()
-    start = ctx.from_block
-    if cp is not None and cp.scanned_to is not None:
-        start = cp.scanned_to + 1
-    total = ctx.block - ctx.from_block + 1
-    for lo, hi, logs in iter_logs(
-        ctx.client, [pool], list(_EVENTS), start, ctx.block, chunk=ctx.log_chunk
-    ):
-        for log in logs:
-            event = _EVENTS.get(str(log["topics"][0]).lower())
-            if event is None:
-                continue
-            values = event.decode(log)
-            accounts.add(values[_ACCOUNT_ARG[event.name]])
-            if event.name == "LiquidationCall" and values["receiveAToken"]:
-                accounts.add(values["liquidator"])
-        if cp is not None:
-            cp.record_scan(hi, accounts)
-        ctx.report("logs", hi - ctx.from_block + 1, total)
-        del lo
-    return sorted(accounts)
+def _touched(event: Event, values: dict[str, Any]) -> list[str]:
+    """Accounts whose position an Aave Pool event changed."""
+    found = [values[_ACCOUNT_ARG[event.name]]]
+    if event.name == "LiquidationCall" and values["receiveAToken"]:
+        found.append(values["liquidator"])
+    return found
 
 
 def extract_aave_v3(ctx: IndexContext, pool: str, data_provider: str, oracle: str) -> AaveRaw:
@@ -169,7 +151,7 @@ def extract_aave_v3(ctx: IndexContext, pool: str, data_provider: str, oracle: st
     source_of = {r: str(raw[r][6][0]).lower() for r in reserves}
     feeds = read_feeds(ctx, {s for s in source_of.values() if int(s, 16)})
 
-    accounts = _scan_accounts(ctx, pool)
+    accounts = scan_accounts(ctx, pool, _EVENTS, _touched)
     user_fns = [_POOL.fn("getUserEMode"), _POOL.fn("getUserAccountData")]
     user_out = ctx.read("accounts", [Call(pool, f.encode(a)) for a in accounts for f in user_fns])
     user_emode = {a: uint(user_out[2 * i], f"getUserEMode({a})") for i, a in enumerate(accounts)}

@@ -16,7 +16,7 @@ cryo's datasets):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +26,10 @@ import pyarrow as pa
 
 from contagion.dataset import Dataset, load_dataset
 from contagion.schema import TABLES
+from indexers.abi import Event
 from indexers.rpc.checkpoint import Checkpoint
 from indexers.rpc.client import RpcClient
+from indexers.rpc.logs import iter_logs
 from indexers.rpc.multicall import MULTICALL3_ADDRESS, Call, Multicall
 from indexers.sample_world.common import rows_table
 
@@ -39,6 +41,7 @@ __all__ = [
     "chain_name",
     "chains_rows",
     "merge_tables",
+    "scan_accounts",
     "write_tables",
 ]
 
@@ -163,6 +166,39 @@ class IndexContext:
         mc.on_batch = advance
         self.report(stage, 0, len(calls))
         return mc.run(calls)
+
+
+def scan_accounts(
+    ctx: IndexContext,
+    contract: str,
+    events: Sequence[Event],
+    accounts_of: Callable[[Event, dict[str, Any]], Iterable[str]],
+) -> list[str]:
+    """Accounts named by ``events`` of ``contract`` over ``[ctx.from_block, ctx.block]``.
+
+    ``accounts_of(event, values)`` says which accounts one decoded log touches. The scan runs
+    in adaptive ``eth_getLogs`` chunks (:func:`~indexers.rpc.logs.iter_logs`); after each
+    chunk the accounts found so far and the last block scanned go to the run's checkpoint, so
+    a resumed run scans only the rest of the range.
+    """
+    by_topic = {e.topic: e for e in events}
+    cp = ctx.checkpoint
+    accounts: set[str] = set(cp.accounts) if cp else set()
+    start = ctx.from_block
+    if cp is not None and cp.scanned_to is not None:
+        start = cp.scanned_to + 1
+    total = ctx.block - ctx.from_block + 1
+    for _, hi, logs in iter_logs(
+        ctx.client, [contract], list(by_topic), start, ctx.block, chunk=ctx.log_chunk
+    ):
+        for log in logs:
+            event = by_topic.get(str(log["topics"][0]).lower())
+            if event is not None:
+                accounts.update(accounts_of(event, event.decode(log)))
+        if cp is not None:
+            cp.record_scan(hi, accounts)
+        ctx.report("logs", hi - ctx.from_block + 1, total)
+    return sorted(accounts)
 
 
 class Indexer(Protocol):

@@ -38,7 +38,7 @@ web3 = pytest.importorskip("web3")
 pytest.importorskip("vyper")
 pytest.importorskip("eth_tester")
 
-from evm.chain import FixtureChain, build_chain  # noqa: E402
+from evm.chain import FixtureChain, shared_chain  # noqa: E402
 from evm.faults import fault_proxy  # noqa: E402
 
 # The real signatures, written out by hand: a selector or topic computed from the shipped
@@ -135,9 +135,7 @@ def test_redact_url_hides_keys_in_path_query_and_userinfo() -> None:
 
 @pytest.fixture(scope="session")
 def chain() -> FixtureChain:
-    from web3 import EthereumTesterProvider, Web3
-
-    return build_chain(Web3(EthereumTesterProvider()))
+    return shared_chain()
 
 
 def _ctx(chain: FixtureChain, client: RpcClient, **kw: object) -> IndexContext:

@@ -293,3 +293,11 @@ def build_chain(w3: Web3, *, users: int = 24, comet_users: int = 12) -> FixtureC
             fc.absorbed = u
             break
     return fc
+
+
+@cache
+def shared_chain() -> FixtureChain:
+    """One fixture chain on py-evm (eth-tester) per test process, shared by every test file."""
+    from web3 import EthereumTesterProvider
+
+    return build_chain(Web3(EthereumTesterProvider()))

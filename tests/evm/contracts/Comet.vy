@@ -67,7 +67,7 @@ principal: HashMap[address, int256]
 collateral: HashMap[address, HashMap[address, uint128]]
 totalSupply: public(uint256)
 totalBorrow: public(uint256)
-totalsCollateral: public(HashMap[address, uint128[2]])
+collateralTotals: HashMap[address, uint128[2]]
 
 
 @deploy
@@ -82,6 +82,14 @@ def __init__(_base: address, _feed: address, _scale: uint256, _storeFront: uint2
 def addAsset(info: AssetInfo):
     self.infos[self.numAssets] = info
     self.numAssets += 1
+
+
+@external
+@view
+def totalsCollateral(asset: address) -> (uint128, uint128):
+    """Comet's TotalsCollateral struct: (totalSupplyAsset, _reserved)."""
+    t: uint128[2] = self.collateralTotals[asset]
+    return (t[0], t[1])
 
 
 @external
@@ -171,9 +179,9 @@ def supplyTo(dst: address, asset: address, amount: uint256):
     else:
         info: AssetInfo = self._find(asset)
         self.collateral[dst][asset] += convert(amount, uint128)
-        t: uint128[2] = self.totalsCollateral[asset]
+        t: uint128[2] = self.collateralTotals[asset]
         t[0] += convert(amount, uint128)
-        self.totalsCollateral[asset] = t
+        self.collateralTotals[asset] = t
         log SupplyCollateral(sender=msg.sender, dst=dst, asset=asset, amount=amount)
 
 
@@ -196,9 +204,9 @@ def withdrawFrom(src: address, to: address, asset: address, amount: uint256):
         log Withdraw(src=src, to=to, amount=amount)
     else:
         self.collateral[src][asset] -= convert(amount, uint128)
-        t: uint128[2] = self.totalsCollateral[asset]
+        t: uint128[2] = self.collateralTotals[asset]
         t[0] -= convert(amount, uint128)
-        self.totalsCollateral[asset] = t
+        self.collateralTotals[asset] = t
         if self.principal[src] < 0:
             assert self._liquidity(src, False) >= 0, "NotCollateralized"
         log WithdrawCollateral(src=src, to=to, asset=asset, amount=amount)
@@ -219,13 +227,14 @@ def absorb(absorber: address, accounts: DynArray[address, 16]):
             v: uint256 = convert(amount, uint256) * self._price(info.priceFeed) // convert(info.scale, uint256)
             value_usd += v * convert(info.liquidationFactor, uint256) // FACTOR_SCALE
             self.collateral[account][info.asset] = 0
-            t: uint128[2] = self.totalsCollateral[info.asset]
+            t: uint128[2] = self.collateralTotals[info.asset]
             t[0] -= amount
-            self.totalsCollateral[info.asset] = t
+            self.collateralTotals[info.asset] = t
             log AbsorbCollateral(absorber=absorber, borrower=account, asset=info.asset, collateralAbsorbed=convert(amount, uint256), usdValue=v)
         before: int256 = self.principal[account]
         paid: uint256 = value_usd * self.baseScale // self._price(self.baseTokenPriceFeed)
-        after: int256 = before + convert(paid, int256)
+        # Comet.absorbInternal: a shortfall is covered by the protocol (balance floored at 0).
+        after: int256 = max(before + convert(paid, int256), 0)
         self._totals(before, after)
         self.principal[account] = after
         log AbsorbDebt(absorber=absorber, borrower=account, basePaidOut=paid, usdValue=value_usd)
