@@ -22,14 +22,24 @@ __all__ = ["demo"]
     "--out",
     type=click.Path(path_type=Path),
     default=None,
-    help="Folder to write the dataset, graph and summary into (replaced atomically).",
+    help="Folder to write the dataset, graph, summary and report into (each written atomically).",
+)
+@click.option(
+    "--report/--no-report",
+    default=True,
+    show_default=True,
+    help="With --out, also run the default scenario set (ETH -30%, a stress ladder, "
+    "mitigations, dependency scores) and write report.html, report.md and report.json.",
 )
 @world_options
-def demo(out: Path | None, source: DatasetSource) -> None:
+def demo(out: Path | None, report: bool, source: DatasetSource) -> None:
     """Build the default world, load it into DuckDB, build the exposure graph, summarise it.
 
     The default world is built from real Aave v3, Compound v3, Chainlink and Deribit
-    parameters with generated positions, pools and books (see the README).
+    parameters with generated positions, pools and books (see the README). With --out, the
+    whole pipeline runs: the dataset and graph are written, then ETH falls 30% and the
+    report (contagion paths, dependency scores, liquidation ladder, GEX, stress ladder,
+    mitigations) is written beside them.
 
     Example: contagion demo --out demo-out
     """
@@ -41,6 +51,14 @@ def demo(out: Path | None, source: DatasetSource) -> None:
         with step(f"writing dataset, graph and summary to {out}"):
             _write_demo(out, dataset, graph, summary)
     _print_summary(dataset, summary)
+    if out is not None and report:
+        from contagion.cli.report import run_report
+
+        run_report(
+            dataset,
+            out,
+            subtitle=f"embedded default world: {source.positions:,} positions, seed {source.seed}",
+        )
 
 
 def _write_demo(out: Path, dataset: Dataset, graph: Any, summary: dict[str, Any]) -> None:
