@@ -311,7 +311,7 @@ def test_path_graph_merges_shared_hops_and_escapes_labels() -> None:
     assert len(edges) == 4
     assert edges[f"scenario → {HOSTILE_SYMBOL}"] == pytest.approx(10.2)
     assert edges[f"{HOSTILE_SYMBOL} → feed:f"] == pytest.approx(10.2)
-    assert edges["feed:f → market:p|x"] == pytest.approx(1.2 + 9.0 * 300 / 400)
+    assert edges[f"feed:f → p {HOSTILE_SYMBOL}"] == pytest.approx(1.2 + 9.0 * 300 / 400)
     assert edges["feed:f → q & <b>"] == pytest.approx(1.2 + 9.0 * 100 / 400)
     texts = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
     assert HOSTILE_SYMBOL in texts and "q & <b>" in texts

@@ -72,7 +72,7 @@ def run_report(
     scenario: Any = None,
     stress: Sequence[float] | None = None,
     mitigations: Mapping[str, Any] | None = None,
-    scores: int | None = None,
+    scores: int | None = -1,
     paths: int = 10,
     formats: Sequence[str] | None = None,
     seed: int = 0,
@@ -80,8 +80,12 @@ def run_report(
     tol: float | None = None,
     subtitle: str = "",
 ) -> Any:
-    """Collect, build and write a report (defaults: the report package's scenario set)."""
+    """Collect, build and write a report (defaults: the report package's scenario set;
+    ``scores=-1``: its default number of simulated components, None: no scores)."""
     from contagion import report as rp
+
+    if scores == -1:
+        scores = rp.DEFAULT_SCORE_COMPONENTS
 
     chosen = scenario if scenario is not None else rp.DEFAULT_SCENARIO
     moves = rp.DEFAULT_STRESS_MOVES if stress is None else tuple(stress)

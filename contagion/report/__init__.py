@@ -33,6 +33,7 @@ from contagion.report.markdown import render_markdown
 from contagion.report.model import (
     DEFAULT_MITIGATIONS,
     DEFAULT_SCENARIO,
+    DEFAULT_SCORE_COMPONENTS,
     DEFAULT_STRESS_MOVES,
     Figure,
     Report,
@@ -49,6 +50,7 @@ from contagion.report.sections import DEFAULT_SECTIONS
 __all__ = [
     "DEFAULT_MITIGATIONS",
     "DEFAULT_SCENARIO",
+    "DEFAULT_SCORE_COMPONENTS",
     "DEFAULT_SECTIONS",
     "DEFAULT_STRESS_MOVES",
     "FORMATS",

@@ -124,6 +124,22 @@ def _layout(graph: nx.DiGraph, info: dict[tuple[object, ...], _Instance]) -> int
     return rows
 
 
+def _name(labels: Mapping[str, str], node: str) -> str:
+    """Display name of a node: its label, else one composed from its id's parts."""
+    if node in labels:
+        return labels[node]
+    kind, _, rest = node.partition(":")
+    if kind == "loss":
+        channel, _, who = rest.partition("|")
+        return f"{labels.get(f'protocol:{who}', who)} {channel.replace('_', ' ')}"
+    if kind == "market":
+        protocol, _, asset = rest.partition("|")
+        return (
+            f"{labels.get(f'protocol:{protocol}', protocol)} {labels.get(f'asset:{asset}', asset)}"
+        )
+    return node
+
+
 def _short(text: str) -> str:
     return text if len(text) <= _MAX_CHARS else text[: _MAX_CHARS - 1] + "…"
 
@@ -177,7 +193,7 @@ def path_graph_svg(
         stroke = 1.2 + 9.0 * data["usd"] / max_usd
         colour = CHANNEL_COLORS.get(str(data["channel"]), "#999999")
         tip = (
-            f"{labels.get(info[a].node, info[a].node)} → {labels.get(info[b].node, info[b].node)}"
+            f"{_name(labels, info[a].node)} → {_name(labels, info[b].node)}"
             f": {data['channel']}, round {data['round']}, {format_value(data['usd'], 'usd')}"
         )
         out.append(
@@ -188,7 +204,7 @@ def path_graph_svg(
         )
     for inst_key, inst in info.items():
         x, y = pos(inst_key)
-        label = labels.get(inst.node, inst.node)
+        label = _name(labels, inst.node)
         kind = inst.node.split(":", 1)[0] if ":" in inst.node else inst.node
         tip = f"{label} ({kind}); paths through it carry {format_value(inst.usd, 'usd')}"
         out.append(
