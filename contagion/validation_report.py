@@ -246,12 +246,13 @@ def vectors_markdown() -> str:
 
 
 def inputs_hash() -> str:
-    """SHA-256 over the model's code and shipped data (presentation code excluded)."""
+    """SHA-256 over the model's code and shipped data: the package without its presentation
+    code (CLI, reports) and the embedded world's builder."""
     import contagion
-    import indexers
+    import indexers.sample_world
 
     digest = hashlib.sha256()
-    for package in (contagion, indexers):
+    for package in (contagion, indexers.sample_world):
         root = Path(str(package.__file__)).parent
         files = sorted(
             p
