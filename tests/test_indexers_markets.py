@@ -109,3 +109,78 @@ def test_solver_comet_liquidatability_equals_is_liquidatable(
     assert np.isinf(
         lr.health_factor[list(book.loan_account).index(chain.w3.eth.accounts[0].lower())]
     )
+
+
+def test_pools_and_ticks_equal_the_contracts(chain: FixtureChain, tmp_path: Path) -> None:
+    from indexers.chainlink import index_chainlink
+    from indexers.curve import index_curve
+    from indexers.uniswap_v2 import index_uniswap_v2
+    from indexers.uniswap_v3 import index_uniswap_v3
+
+    cid = chain.w3.eth.chain_id
+    symbols = ("USDC", "WETH", "DAI", "USDT")
+    # Pool tokens get their assets rows (and prices) from Chainlink feeds indexed first.
+    feeds = {chain.feeds[s]: chain.tokens[s] for s in symbols}
+    write_tables(tmp_path / "ds", index_chainlink(_ctx(chain), feeds=feeds, published={}))
+    ctx = _ctx(chain, batch_size=200)
+    for tables in (
+        index_uniswap_v2(ctx, pairs=[chain.v2_pair]),
+        index_uniswap_v3(ctx, pools=[chain.v3_pool]),
+        index_curve(ctx, pools=[chain.curve_pool]),
+    ):
+        ds = write_tables(tmp_path / "ds", tables)
+    ds = load_dataset(tmp_path / "ds")
+    pools = {p["address"]: p for p in ds.table("pools").to_pylist()}
+    assert len(pools) == 3
+
+    pair = chain.contract("UniswapV2Pair", chain.v2_pair)
+    v2 = pools[chain.v2_pair.lower()]
+    r0, r1, _ = pair.functions.getReserves().call()
+    assert v2["reserves_raw"] == [str(r0), str(r1)] and v2["fee"] == 0.003
+    assert v2["kind"] == "constant-product"
+    assert v2["protocol_id"] == f"uniswap-v2-chain-{cid}"  # "uniswap-v2" on chain 1
+    assert v2["token_asset_ids"] == [
+        f"{cid}:{pair.functions.token0().call().lower()}",
+        f"{cid}:{pair.functions.token1().call().lower()}",
+    ]
+    assert v2["reserves"][1] == pytest.approx(r1 / 1e18)
+
+    pool = chain.contract("UniswapV3Pool", chain.v3_pool)
+    v3 = pools[chain.v3_pool.lower()]
+    slot0 = pool.functions.slot0().call()
+    assert int(v3["sqrt_price_x96_raw"]) == slot0[0] and v3["tick"] == slot0[1] == 201_300
+    assert int(v3["liquidity_raw"]) == pool.functions.liquidity().call()
+    assert v3["fee"] == 0.0005 and v3["tick_spacing"] == 10
+    # Whole-token units as in the sample world: USDC (6) / WETH (18).
+    assert v3["sqrt_price"] == pytest.approx(slot0[0] / 2**96 * 10**-6)
+    minted = {200_000, 202_000, 199_000, 203_500, -887_270, 887_270, 201_250, 201_400}
+    ticks = {
+        t["tick"]: t for t in ds.table("pool_ticks").to_pylist() if t["pool_id"] == v3["pool_id"]
+    }
+    assert set(ticks) == minted
+    for t, row in ticks.items():
+        gross, net = pool.functions.ticks(t).call()[:2]
+        assert (int(row["liquidity_gross_raw"]), int(row["liquidity_net_raw"])) == (gross, net)
+        assert row["liquidity_net"] == pytest.approx(net / 1e12)
+    assert sum(int(r["liquidity_net_raw"]) for r in ticks.values()) == 0
+    active = sum(int(r["liquidity_net_raw"]) for t, r in ticks.items() if t <= slot0[1])
+    assert active == int(v3["liquidity_raw"])
+
+    curve = chain.contract("CurvePool", chain.curve_pool)
+    cv = pools[chain.curve_pool.lower()]
+    assert cv["reserves_raw"] == [str(curve.functions.balances(i).call()) for i in range(3)]
+    assert cv["token_asset_ids"] == [
+        f"{cid}:{chain.tokens[s].lower()}" for s in ("DAI", "USDC", "USDT")
+    ]
+    assert cv["amplification"] == 2000.0 and cv["fee"] == pytest.approx(1e-4)
+    build_engine(ds)  # the pipeline reads the indexed pools unchanged
+
+
+def test_pool_addresses_are_checked(chain: FixtureChain) -> None:
+    from indexers.errors import IndexerError
+    from indexers.uniswap_v2 import index_uniswap_v2
+
+    with pytest.raises(IndexerError, match="not a 0x-prefixed 20-byte address"):
+        index_uniswap_v2(_ctx(chain), pairs=["0x1234"])
+    with pytest.raises(IndexerError, match=r"(getReserves|token0)\(\) on pair"):
+        index_uniswap_v2(_ctx(chain), pairs=[chain.curve_pool])

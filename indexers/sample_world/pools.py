@@ -42,6 +42,7 @@ import pyarrow as pa
 
 from indexers.sample_world.catalog import CURVE, UNISWAP_V2, UNISWAP_V3, Catalog
 from indexers.sample_world.common import (
+    CHAIN_ID,
     SYNTHETIC,
     exact_raw,
     onchain_row,
@@ -50,7 +51,15 @@ from indexers.sample_world.common import (
 )
 from indexers.sample_world.stableswap import balances_for_prices
 
-__all__ = ["PoolSet", "build_pools", "pools_table", "ticks_table"]
+__all__ = [
+    "Pool",
+    "PoolSet",
+    "build_pools",
+    "pool_fields",
+    "pools_table",
+    "tick_fields",
+    "ticks_table",
+]
 
 _V3_POOL = "0x88e6a0c2ddd26feeb64f039a2c41296fcb3f5640"
 _V3_FEE = 0.0005
@@ -277,39 +286,64 @@ def build_pools(catalog: Catalog, rng: np.random.Generator) -> PoolSet:
     return out
 
 
+def pool_fields(
+    p: Pool, token_ids: Sequence[str], decimals: Sequence[int], chain_id: int = CHAIN_ID
+) -> dict[str, object]:
+    """The ``pools`` columns of ``p`` (without provenance), shared with the on-chain indexers.
+
+    Concentrated pools: ``sqrt_price`` is sqrt(token1 per token0) in whole tokens, i.e.
+    ``sqrtPriceX96 / 2**96 * 10**((d0 - d1) / 2)``, and ``liquidity`` is L in whole-token
+    units, ``L / 10**((d0 + d1) / 2)``.
+    """
+    fields: dict[str, object] = {
+        "pool_id": f"{chain_id}:{p.address}",
+        "protocol_id": p.protocol_id,
+        "address": p.address,
+        "kind": p.kind,
+        "token_asset_ids": list(token_ids),
+        "reserves_raw": [str(r) for r in p.reserves_raw],
+        "reserves": [r / 10**d for r, d in zip(p.reserves_raw, decimals, strict=True)],
+        "fee": p.fee,
+        "amplification": p.amplification,
+        "sqrt_price_x96_raw": None,
+        "sqrt_price": None,
+        "tick": None,
+        "tick_spacing": None,
+        "liquidity_raw": None,
+        "liquidity": None,
+    }
+    if p.sqrt_price_x96 is not None and p.liquidity is not None:
+        shift = (decimals[0] - decimals[1]) / 2  # whole-token sqrt = raw sqrt * 10**shift
+        fields.update(
+            sqrt_price_x96_raw=str(p.sqrt_price_x96),
+            sqrt_price=p.sqrt_price_x96 / 2**96 * 10**shift,
+            tick=p.tick,
+            tick_spacing=p.tick_spacing,
+            liquidity_raw=str(p.liquidity),
+            liquidity=p.liquidity / 10 ** (sum(decimals) / 2),
+        )
+    return fields
+
+
+def tick_fields(pool_id: str, tick: int, net: int, gross: int, unit: float) -> dict[str, object]:
+    """The ``pool_ticks`` columns of one tick; ``unit`` is ``10**((d0 + d1) / 2)``."""
+    return {
+        "pool_id": pool_id,
+        "tick": tick,
+        "liquidity_net_raw": str(net),
+        "liquidity_net": net / unit,
+        "liquidity_gross_raw": str(gross),
+        "liquidity_gross": gross / unit,
+    }
+
+
 def pools_table(pools: PoolSet, catalog: Catalog) -> pa.Table:
     """The ``pools`` table."""
     rows = []
     for p in pools.pools:
         decimals = [catalog[k].decimals for k in p.tokens]
-        fields: dict[str, object] = {
-            "pool_id": f"1:{p.address}",
-            "protocol_id": p.protocol_id,
-            "address": p.address,
-            "kind": p.kind,
-            "token_asset_ids": [catalog.id(k) for k in p.tokens],
-            "reserves_raw": [str(r) for r in p.reserves_raw],
-            "reserves": [r / 10**d for r, d in zip(p.reserves_raw, decimals, strict=True)],
-            "fee": p.fee,
-            "amplification": p.amplification,
-            "sqrt_price_x96_raw": None,
-            "sqrt_price": None,
-            "tick": None,
-            "tick_spacing": None,
-            "liquidity_raw": None,
-            "liquidity": None,
-        }
-        if p.sqrt_price_x96 is not None and p.liquidity is not None:
-            shift = (decimals[0] - decimals[1]) / 2  # whole-token sqrt = raw sqrt * 10**shift
-            fields.update(
-                sqrt_price_x96_raw=str(p.sqrt_price_x96),
-                sqrt_price=p.sqrt_price_x96 / 2**96 * 10**shift,
-                tick=p.tick,
-                tick_spacing=p.tick_spacing,
-                liquidity_raw=str(p.liquidity),
-                liquidity=p.liquidity / 10 ** (sum(decimals) / 2),
-            )
-        rows.append(onchain_row(SYNTHETIC, **fields))
+        ids = [catalog.id(k) for k in p.tokens]
+        rows.append(onchain_row(SYNTHETIC, **pool_fields(p, ids, decimals)))
     return rows_table("pools", rows)
 
 
@@ -322,12 +356,7 @@ def ticks_table(pools: PoolSet, catalog: Catalog) -> pa.Table:
         [
             onchain_row(
                 SYNTHETIC,
-                pool_id=f"1:{concentrated.address}",
-                tick=t,
-                liquidity_net_raw=str(net),
-                liquidity_net=net / unit,
-                liquidity_gross_raw=str(gross),
-                liquidity_gross=gross / unit,
+                **tick_fields(f"1:{concentrated.address}", t, net, gross, unit),
             )
             for t, (net, gross) in pools.ticks.items()
         ],
