@@ -10,6 +10,7 @@ spread a scenario through it with :func:`propagate`, trace its losses back to th
 
 from __future__ import annotations
 
+from contagion.backtests import Backtest, run_backtest
 from contagion.balance_sheet import eisenberg_noe
 from contagion.dataset import Dataset, load_dataset
 from contagion.debtrank import debtrank
@@ -41,10 +42,12 @@ from contagion.scenario import (
 )
 from contagion.schema import TABLES, TableSpec
 from contagion.scores import DependencyScores, default_scenario_set, score_dependencies
+from contagion.sensitivity import Sensitivity, sensitivity, tornado_svg
 from contagion.store import Store
 
 __all__ = [
     "TABLES",
+    "Backtest",
     "ContagionError",
     "ContagionPath",
     "ConvergenceError",
@@ -65,6 +68,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "SchemaError",
+    "Sensitivity",
     "Store",
     "TableSpec",
     "VolatilitySpike",
@@ -80,9 +84,12 @@ __all__ = [
     "propagate",
     "propagate_many",
     "rank_paths",
+    "run_backtest",
     "sample_world",
     "scenario_to_toml",
     "score_dependencies",
+    "sensitivity",
+    "tornado_svg",
 ]
 
 __version__ = "0.1.0"
