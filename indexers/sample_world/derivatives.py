@@ -47,6 +47,7 @@ import pandas as pd
 import pyarrow as pa
 
 from contagion.schema import TABLES
+from indexers.deribit import DEALER_SIGN
 from indexers.sample_world.catalog import DERIBIT, PERPS, Catalog
 from indexers.sample_world.common import (
     OFFCHAIN_CHAIN_ID,
@@ -60,7 +61,6 @@ from indexers.sample_world.smile import extend_chain
 __all__ = ["default_option_series", "options_table", "perps_table"]
 
 _ETH_TO_BTC_OPTION_NOTIONAL = 0.4
-_DEALER_SIGN = {"call": 1, "put": -1}
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 # Perpetuals: (market, underlying key, notional per side USD, maintenance margin, insurance
@@ -142,7 +142,7 @@ def options_table(ref: Reference, catalog: Catalog, total: int | None = None) ->
                     "mark_iv": iv,
                     "mark_price": premium_usd * scale,
                     "underlying_price": chain["underlying_price"].to_numpy() * scale,
-                    "dealer_sign": chain["option_type"].map(_DEALER_SIGN).to_numpy(dtype=np.int8),
+                    "dealer_sign": chain["option_type"].map(DEALER_SIGN).to_numpy(dtype=np.int8),
                     "source": [
                         f"{data_source(DERIBIT_FILE)}#{name}"
                         if prefix == "BTC"
@@ -172,7 +172,7 @@ def _extended(real: pd.DataFrame, n_extra: int, prefix: str) -> pd.DataFrame:
         chain_id=np.full(n, OFFCHAIN_CHAIN_ID, dtype=np.int64),
         protocol_id=DERIBIT,
         underlying_asset_id=real["underlying_asset_id"].iloc[0],
-        dealer_sign=new["option_type"].map(_DEALER_SIGN).to_numpy(dtype=np.int8),
+        dealer_sign=new["option_type"].map(DEALER_SIGN).to_numpy(dtype=np.int8),
         source=f"{SYNTHETIC}#smile:{prefix}",
         block_number=pd.array([None] * n, dtype="Int64"),
         timestamp=SNAPSHOT_TIME,

@@ -23,16 +23,16 @@ Compound Labs (2022). Compound III documentation, "Collateral & Borrowing".
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 import pandas as pd
 
 from contagion.resources import data_text
+from indexers.deribit import read_book_summary, snapshot_time
 
 __all__ = [
     "AAVE_FILE",
@@ -291,26 +291,12 @@ def _load_chainlink() -> dict[str, ChainlinkFeed]:
 
 
 def _load_deribit() -> pd.DataFrame:
-    frame = pd.read_csv(io.StringIO(data_text(DERIBIT_FILE)))
-    keep = [
-        "instrument_name",
-        "option_type",
-        "expiration_timestamp",
-        "timestamp",
-        "strike",
-        "underlying_price",
-        "index_price",
-        "open_interest",
-        "mark_price",
-        "mark_iv",
-    ]
-    return frame[keep].sort_values("instrument_name", kind="stable").reset_index(drop=True)
+    return read_book_summary(DERIBIT_FILE, text=data_text(DERIBIT_FILE))
 
 
 def deribit_snapshot_time(chain: pd.DataFrame) -> datetime:
     """When the option chain was read: the median of its rows' millisecond timestamps."""
-    seconds = round(float(chain["timestamp"].median()) / 1000.0)
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    return snapshot_time(chain)
 
 
 @lru_cache(maxsize=1)
