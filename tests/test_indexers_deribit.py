@@ -42,7 +42,7 @@ def test_import_gives_one_series_per_instrument_in_usd(
     assert row["mark_iv"] == pytest.approx(src["mark_iv"] / 100)
     assert row["mark_price"] == pytest.approx(src["mark_price"] * src["index_price"])
     assert row["open_interest"] == src["open_interest"] == 771.0
-    assert row["expiry"] == pd.Timestamp(src["expiration_timestamp"], unit="ms", tz="UTC")
+    assert row["expiry"] == pd.Timestamp(int(src["expiration_timestamp"]), unit="ms", tz="UTC")
     assert row["underlying_asset_id"] == "0:btc"
     assert (series.loc[series["option_type"] == "put", "dealer_sign"] == -1).all()
     assert series["open_interest"].sum() == pytest.approx(export["open_interest"].sum())
