@@ -25,6 +25,7 @@ from contagion.exceptions import (
 from contagion.graph import ExposureGraph, build_graph
 from contagion.paths import ContagionPath, PathRanking, path_labels, rank_paths
 from contagion.propagate import propagate, propagate_many
+from contagion.report import Report, build_report, collect, write_report
 from contagion.result import PropagationResult
 from contagion.scenario import (
     Depeg,
@@ -65,6 +66,7 @@ __all__ = [
     "PropagationResult",
     "ProtocolFailure",
     "QueryError",
+    "Report",
     "Scenario",
     "ScenarioError",
     "SchemaError",
@@ -74,6 +76,8 @@ __all__ = [
     "VolatilitySpike",
     "build_engine",
     "build_graph",
+    "build_report",
+    "collect",
     "debtrank",
     "default_scenario_set",
     "eisenberg_noe",
@@ -90,6 +94,7 @@ __all__ = [
     "score_dependencies",
     "sensitivity",
     "tornado_svg",
+    "write_report",
 ]
 
 __version__ = "0.1.0"

@@ -46,7 +46,7 @@ def test_build_writes_a_valid_dataset(world: Path) -> None:
 
 def test_demo_prints_summary_and_writes_outputs(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    proc = run("demo", "--out", str(out), "--positions", "3000")
+    proc = run("demo", "--out", str(out), "--positions", "3000", "--no-report")
     assert proc.returncode == 0, proc.stderr
     for text in ("aave-v3-ethereum", "compound-v3-usdc", "collateral_in", "prices_with"):
         assert text in proc.stdout

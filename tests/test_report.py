@@ -22,6 +22,7 @@ from contagion.paths import ContagionPath
 from contagion.report import (
     DEFAULT_SECTIONS,
     FORMATS,
+    Report,
     ReportContext,
     ReportTable,
     Section,
@@ -78,7 +79,7 @@ def ctx() -> ReportContext:
 
 
 @pytest.fixture(scope="module")
-def report(ctx: ReportContext):  # type: ignore[no-untyped-def]
+def report(ctx: ReportContext) -> Report:
     return build_report(ctx)
 
 
@@ -127,7 +128,7 @@ def test_collect_rejects_bad_arguments() -> None:
 # -- the model ---------------------------------------------------------------------------------
 
 
-def test_sections_in_order(report) -> None:  # type: ignore[no-untyped-def]
+def test_sections_in_order(report: Report) -> None:
     keys = [s.key for s in report.sections]
     assert keys == [
         "summary",
@@ -143,7 +144,7 @@ def test_sections_in_order(report) -> None:  # type: ignore[no-untyped-def]
     assert [s.key for s in report.sections if s.note] == []
 
 
-def test_losses_and_headline_match_the_run(ctx: ReportContext, report) -> None:  # type: ignore[no-untyped-def]
+def test_losses_and_headline_match_the_run(ctx: ReportContext, report: Report) -> None:
     run = ctx.result
     assert run.converged and run.total_liquidated_usd > 0
     losses = report.section("losses").tables[0].frame
@@ -156,7 +157,7 @@ def test_losses_and_headline_match_the_run(ctx: ReportContext, report) -> None: 
     )
 
 
-def test_price_paths_are_relative_to_the_snapshot(ctx: ReportContext, report) -> None:  # type: ignore[no-untyped-def]
+def test_price_paths_are_relative_to_the_snapshot(ctx: ReportContext, report: Report) -> None:
     prices = report.section("prices")
     series = prices.data["relative_price"][HOSTILE_SYMBOL]
     assert series[0] == 0.0
@@ -166,7 +167,7 @@ def test_price_paths_are_relative_to_the_snapshot(ctx: ReportContext, report) ->
 
 def test_stress_ladder_reuses_the_main_run_and_reports_each_run(
     ctx: ReportContext,
-    report,  # type: ignore[no-untyped-def]
+    report: Report,
 ) -> None:
     assert [m for m, _ in ctx.stress] == [-0.3, -0.1]
     assert ctx.stress[0][1] is ctx.result
@@ -183,7 +184,7 @@ def test_stress_ladder_reuses_the_main_run_and_reports_each_run(
 
 def test_mitigation_comparison_has_the_baseline_and_each_mitigation(
     ctx: ReportContext,
-    report,  # type: ignore[no-untyped-def]
+    report: Report,
 ) -> None:
     frame = report.section("mitigations").tables[0].frame
     assert frame["mitigation"].iloc[0] == "none (baseline)"
@@ -194,7 +195,7 @@ def test_mitigation_comparison_has_the_baseline_and_each_mitigation(
         assert losses == pytest.approx(run.losses["usd"].sum())
 
 
-def test_paths_reconcile_with_total_losses(ctx: ReportContext, report) -> None:  # type: ignore[no-untyped-def]
+def test_paths_reconcile_with_total_losses(ctx: ReportContext, report: Report) -> None:
     section = report.section("paths")
     data = section.data
     assert data["attributed_usd"] + data["residual_usd"] == pytest.approx(data["total_loss_usd"])
@@ -205,7 +206,7 @@ def test_paths_reconcile_with_total_losses(ctx: ReportContext, report) -> None: 
     assert table["loss"].sum() <= data["attributed_usd"] * (1 + 1e-9)
 
 
-def test_gex_section_matches_black76_gamma(ctx: ReportContext, report) -> None:  # type: ignore[no-untyped-def]
+def test_gex_section_matches_black76_gamma(ctx: ReportContext, report: Report) -> None:
     """GEX at spot recomputed by hand: sum of sign x gamma x OI x S^2 x 1% over the series."""
     book = ctx.engine.options
     row = report.section("gex").tables[0].frame.iloc[0]
@@ -222,7 +223,7 @@ def test_gex_section_matches_black76_gamma(ctx: ReportContext, report) -> None: 
     assert row["spot"] == pytest.approx(2000.0)
 
 
-def test_ladder_section_sums_the_query(ctx: ReportContext, report) -> None:  # type: ignore[no-untyped-def]
+def test_ladder_section_sums_the_query(ctx: ReportContext, report: Report) -> None:
     rows = ctx.dataset.store().query("liquidation_ladder", {"asset": WETH}).to_pandas()
     table = report.section("ladder").tables[0].frame
     deepest = rows[rows["price_move"] == rows["price_move"].min()]
@@ -230,7 +231,7 @@ def test_ladder_section_sums_the_query(ctx: ReportContext, report) -> None:  # t
     assert table.iloc[-1]["liquidatable accounts"] == deepest["accounts"].sum() > 0
 
 
-def test_scores_section_shows_components(report) -> None:  # type: ignore[no-untyped-def]
+def test_scores_section_shows_components(report: Report) -> None:
     section = report.section("scores")
     top, parts = (t.frame for t in section.tables)
     assert len(top) > 0 and len(parts) > 0
@@ -241,7 +242,7 @@ def test_scores_section_shows_components(report) -> None:  # type: ignore[no-unt
 # -- rendering --------------------------------------------------------------------------------
 
 
-def test_html_is_self_contained_and_escapes_untrusted_text(report) -> None:  # type: ignore[no-untyped-def]
+def test_html_is_self_contained_and_escapes_untrusted_text(report: Report) -> None:
     page = render_html(report)
     assert HOSTILE_SYMBOL not in page
     assert "<script" not in page.lower()
@@ -258,7 +259,7 @@ def test_html_is_self_contained_and_escapes_untrusted_text(report) -> None:  # t
     assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
 
 
-def test_every_chart_is_well_formed_svg_with_the_symbol_as_text(report) -> None:  # type: ignore[no-untyped-def]
+def test_every_chart_is_well_formed_svg_with_the_symbol_as_text(report: Report) -> None:
     figures = [f for s in report.sections for f in s.figures]
     assert len(figures) >= 7
     texts = []
@@ -319,7 +320,7 @@ def test_path_graph_merges_shared_hops_and_escapes_labels() -> None:
     assert len(nodes) == 5
 
 
-def test_markdown_tables_keep_their_shape(report) -> None:  # type: ignore[no-untyped-def]
+def test_markdown_tables_keep_their_shape(report: Report) -> None:
     text = render_markdown(report)
     assert "<script" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
@@ -332,7 +333,7 @@ def test_markdown_tables_keep_their_shape(report) -> None:  # type: ignore[no-un
         assert len(widths) == 1, block
 
 
-def test_json_keeps_untrusted_text_as_data(report) -> None:  # type: ignore[no-untyped-def]
+def test_json_keeps_untrusted_text_as_data(report: Report) -> None:
     doc = json.loads(render_json(report))
     assert [s["key"] for s in doc["sections"]] == [s.key for s in report.sections]
     prices = next(s for s in doc["sections"] if s["key"] == "prices")
@@ -357,7 +358,7 @@ def test_a_new_section_builder_appears_in_every_format(ctx: ReportContext) -> No
 # -- writing ----------------------------------------------------------------------------------
 
 
-def test_write_report_writes_all_formats(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_write_report_writes_all_formats(report: Report, tmp_path: Path) -> None:
     written = write_report(report, tmp_path / "out")
     assert sorted(p.name for p in written) == sorted(FORMATS.values())
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FORMATS.values())
@@ -366,7 +367,7 @@ def test_write_report_writes_all_formats(report, tmp_path: Path) -> None:  # typ
     assert not (tmp_path / "other").exists()
 
 
-def test_a_failed_write_leaves_no_partial_report(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_write_leaves_no_partial_report(report: Report, tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out / "report.json").mkdir(parents=True)  # renaming onto a folder fails
     with pytest.raises(OSError):
