@@ -25,7 +25,7 @@ from contagion.exceptions import (
 from contagion.graph import ExposureGraph, build_graph
 from contagion.paths import ContagionPath, PathRanking, path_labels, rank_paths
 from contagion.propagate import propagate, propagate_many
-from contagion.report import Report, build_report, collect, write_report
+from contagion.report import Report, build_report, write_report
 from contagion.result import PropagationResult
 from contagion.scenario import (
     Depeg,
@@ -77,7 +77,6 @@ __all__ = [
     "build_engine",
     "build_graph",
     "build_report",
-    "collect",
     "debtrank",
     "default_scenario_set",
     "eisenberg_noe",
