@@ -38,6 +38,7 @@ from contagion.dataset import Dataset
 from contagion.dealers import DealerParams, DealerRound, dealer_round, initial_dealer_state
 from contagion.engine import Engine, build_engine
 from contagion.exceptions import ConvergenceError
+from contagion.lending.cdp import FlipRules
 from contagion.lending.engine import (
     LendingParams,
     LendingRound,
@@ -58,6 +59,7 @@ __all__ = ["propagate", "propagate_many"]
 FloatArray = NDArray[np.float64]
 
 _FROZEN = 1
+_FLIP = FlipRules()
 
 
 def propagate(
@@ -327,11 +329,14 @@ class _Run:
             e.position_feed,
             np.where(quote >= 0, price[np.maximum(quote, 0)], 1.0),
         )
+        keepers = p.keeper_capacity_path
         lending_params = LendingParams(
             liquidator_capacity_usd=p.liquidator_capacity_usd,
             gas_usd=p.gas_usd,
-            keeper_capacity_usd=p.keeper_capacity_usd,
+            keeper_capacity_usd=keepers[r] if r < len(keepers) else p.keeper_capacity_usd,
             liquidations_enabled=not paused,
+            flip=_FLIP if p.cdp_auction == "flip" else None,
+            now_s=now,
         )
         inventory_before = self.lending.inventory
         bad_before = self.records[-1].bad_debt_by_asset if self.records else None

@@ -9,7 +9,8 @@ use.
 The rules are the same as in the engine (see its docstring): Aave v3 ``liquidationCall`` on
 the largest debt and collateral with the 50% / 100% close factor, bonus and protocol fee,
 liquidators acting when profitable after gas and slippage within a per-round capacity;
-Compound III ``absorb`` and store-front sales; Maker-style ``bark`` and keeper auctions.
+Compound III ``absorb`` and store-front sales; Maker-style ``bark`` and keeper auctions, either
+at the market price or as Maker's 2020 ``Flipper`` (``flip.sol``: tend, dent, deal, tick).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ class _Loan:
     auction_collateral: float = 0.0
     auction_asset: str = ""
     debt_asset: str = ""
+    auction_debt: float = 0.0
+    auction_bid: float = 0.0
+    auction_tic: float = 0.0
+    auction_end: float = 0.0
 
 
 @dataclass
@@ -144,8 +149,11 @@ class ReferenceLending:
                 if out.health_factor[key] < 1.0 and loan.family == "compound-v3":
                     self._absorb(loan, market, out)
                 elif out.health_factor[key] < 1.0 and loan.family == "cdp":
-                    self._bark(loan)
-            self._auctions(market, params, out)
+                    self._bark(loan, params)
+            if params.flip is None:
+                self._auctions(market, params, out)
+            else:
+                self._flip_auctions(market, params, out)
             self._sell_inventory(oracle_usd, market, out)
         self._bad_debt(market, out)
         return out
@@ -270,15 +278,21 @@ class ReferenceLending:
                 self.proceeds_usd[protocol] = self.proceeds_usd.get(protocol, 0.0) + amount * price
                 self.inventory[(protocol, asset)] = 0.0
 
-    def _bark(self, loan: _Loan) -> None:
+    def _bark(self, loan: _Loan, params: LendingParams) -> None:
         penalty = max(
             _zero_if_nan(self._param(loan.protocol, p.asset, "liquidation_penalty"))
             for p in loan.positions
         )
+        if params.flip is not None:
+            # flip.sol ``kick``: bid 0, no bid expiry yet, the auction ends after ``tau``.
+            loan.auction_bid = loan.auction_tic = 0.0
+            loan.auction_end = params.now_s + params.flip.tau_s
         for p in loan.positions:
             if p.debt > 0:
                 loan.debt_asset = p.asset
                 loan.auction_tab += p.debt * (1 + penalty)
+                if params.flip is not None:
+                    loan.auction_debt += p.debt
                 p.debt = 0.0
             if p.used and p.collateral > 0:
                 loan.auction_asset = p.asset
@@ -329,6 +343,76 @@ class ReferenceLending:
             else:
                 loan.auction_tab = tab_left / market[loan.debt_asset]
                 loan.auction_collateral = coll_left
+
+    def _flip_auctions(
+        self, market: dict[str, float], params: LendingParams, out: ReferenceRound
+    ) -> None:
+        """flip.sol one auction at a time: deal, tick, keepers' tend and dent, zero bids."""
+        rules = params.flip
+        assert rules is not None
+        now = params.now_s
+        open_auctions = [loan for loan in self.loans.values() if loan.auction_tab > 0]
+        still_open = []
+        for loan in open_auctions:
+            if loan.auction_tic > 0 and (loan.auction_tic <= now or loan.auction_end <= now):
+                self._deal(loan, market, out)
+            else:
+                if loan.auction_tic == 0 and loan.auction_end <= now:
+                    loan.auction_end = now + rules.tau_s  # tick
+                still_open.append(loan)
+        # What each keeper raise needs, in USD, before capacity is shared out.
+        wanted = []
+        for loan in still_open:
+            unit = market[loan.debt_asset]
+            bid, tab = loan.auction_bid * unit, loan.auction_tab * unit
+            keeper_price = market[loan.auction_asset] * (1 - params.keeper_margin)
+            target = min(tab, loan.auction_collateral * max(keeper_price, 0.0))
+            ok = target > bid and (target >= bid * (1 + rules.beg) or target >= tab)
+            wanted.append((loan, bid, tab, keeper_price, target, target - bid if ok else 0.0))
+        total = sum(w[-1] for w in wanted)
+        share = 1.0 if total <= params.keeper_capacity_usd else params.keeper_capacity_usd / total
+        for loan, bid, tab, keeper_price, target, need in wanted:
+            unit = market[loan.debt_asset]
+            new = target if share >= 1.0 else bid + need * share
+            placed = False
+            if need > 0 and new > bid and (new >= bid * (1 + rules.beg) or new >= tab):
+                loan.auction_bid = new / unit
+                out.flow[loan.debt_asset] = out.flow.get(loan.debt_asset, 0.0) + (new - bid) / unit
+                bid, placed = new, True
+            target_lot = tab / keeper_price if keeper_price > 0 else math.inf
+            if bid >= tab and target_lot * (1 + rules.beg) <= loan.auction_collateral:
+                # dent: the collateral given up goes back to the vault.
+                for p in loan.positions:
+                    if p.used:
+                        p.collateral += loan.auction_collateral - target_lot
+                loan.auction_collateral = target_lot
+                placed = True
+            if placed or (rules.zero_bidder and loan.auction_tic == 0):
+                loan.auction_tic = now + rules.ttl_s
+
+    def _deal(self, loan: _Loan, market: dict[str, float], out: ReferenceRound) -> None:
+        """flip.sol ``deal``: the lot to the last bidder, the debt not bid left as bad debt."""
+        out.flow[loan.auction_asset] = (
+            out.flow.get(loan.auction_asset, 0.0) - loan.auction_collateral
+        )
+        deficit = max(loan.auction_debt - loan.auction_bid, 0.0) * market[loan.debt_asset]
+        self.auction_bad_debt_usd[loan.protocol] = (
+            self.auction_bad_debt_usd.get(loan.protocol, 0.0) + deficit
+        )
+        out.liquidations.append(
+            {
+                "kind": "cdp-auction" if loan.auction_bid > 0 else "cdp-zero-bid",
+                "protocol": loan.protocol,
+                "account": loan.account,
+                "collateral_asset": loan.auction_asset,
+                "debt_asset": loan.debt_asset,
+                "collateral_seized": loan.auction_collateral,
+                "debt_repaid": loan.auction_bid,
+                "protocol_fee": 0.0,
+            }
+        )
+        loan.auction_tab = loan.auction_collateral = loan.auction_debt = 0.0
+        loan.auction_bid = loan.auction_tic = loan.auction_end = 0.0
 
     def _bad_debt(self, market: dict[str, float], out: ReferenceRound) -> None:
         bad = dict.fromkeys(self.family, 0.0)

@@ -374,6 +374,14 @@ class ModelParams:
         profit is below it are not taken (Qin et al. 2021 on liquidator profitability).
     keeper_capacity_usd : float, default 10e6
         CDP auction debt keepers cover per round, USD (assumption).
+    keeper_capacity_path : list of float, default empty
+        Keeper capacity round by round (USD), for keepers whose participation changes over
+        the run (gas spikes, stalled bots); rounds past its end use ``keeper_capacity_usd``.
+    cdp_auction : {'market', 'flip'}, default 'market'
+        How CDP collateral is auctioned: ``market``, keepers buy at the market price less
+        their margin (Liquidations 2.0 style); ``flip``, Maker's 2020 ``Flipper`` with tend,
+        dent, a 10-minute bid duration and a 0-DAI bidder
+        (:class:`~contagion.lending.cdp.FlipRules`).
     iv_response : float, default 0.5
         Implied-volatility points added per 1% realised move of the underlying, either
         direction (assumption; 0 switches the vega feedback off).
@@ -404,6 +412,8 @@ class ModelParams:
     liquidator_capacity_usd: float = 50e6
     gas_usd: float = 20.0
     keeper_capacity_usd: float = 10e6
+    keeper_capacity_path: tuple[float, ...] = ()
+    cdp_auction: Literal["market", "flip"] = "market"
     iv_response: float = 0.5
     dealer_sign: Literal["dataset", "short", "long"] = "dataset"
     hedge_threshold: float = 0.01
@@ -418,6 +428,14 @@ class ModelParams:
         for f in ("external_depth_scale", "tol"):
             _check(f, num[f] > 0, "> 0", getattr(self, f))
         _set(self, **num, dealer_sign=_choice("dealer_sign", self.dealer_sign, _SIGNS))
+        _set(self, cdp_auction=_choice("cdp_auction", self.cdp_auction, ("market", "flip")))
+        path = self.keeper_capacity_path
+        if isinstance(path, str | bytes) or not isinstance(path, list | tuple):
+            raise _err("keeper_capacity_path", f"expected a list of numbers, got {path!r}")
+        keepers = tuple(_plain(f"keeper_capacity_path[{i}]", v) for i, v in enumerate(path))
+        for i, v in enumerate(keepers):
+            _check(f"keeper_capacity_path[{i}]", v >= 0, ">= 0", path[i])
+        _set(self, keeper_capacity_path=keepers)
         _set(self, round_seconds=_int("round_seconds", self.round_seconds, 1))
         _set(self, max_rounds=_int("max_rounds", self.max_rounds, 1))
 

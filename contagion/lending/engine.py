@@ -16,7 +16,10 @@ liquidator finds it worth doing and what the collateral fetches:
   market price.
 * **CDP**: unsafe vaults are barked into auctions for debt plus penalty; keepers buy
   collateral within a per-round capacity at the market price less their margin; a tab left
-  when the collateral runs out is bad debt.
+  when the collateral runs out is bad debt. With :class:`~contagion.lending.cdp.FlipRules`
+  the auctions are instead Maker's 2020 ``Flipper`` (tend, dent, deal after ``ttl``, tick
+  after ``tau``): keepers bid within their capacity, an opportunistic bidder bids 0 DAI on
+  what nobody else bids on, and the debt a final bid does not cover is bad debt.
 
 Bad debt of the Aave family is the market-value shortfall of insolvent loans
 (``max(0, debt - collateral)``), allocated to debt assets pro rata: it is what the suppliers of
@@ -36,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from contagion.lending.aave import aave_liquidation
-from contagion.lending.cdp import cdp_liquidation
+from contagion.lending.cdp import FlipRules, cdp_liquidation, flip_bids, flip_deficit
 from contagion.lending.screen import HealthScreen, PositionPrices
 from contagion.world import AAVE, CDP, COMET, LendingBook
 
@@ -45,8 +48,8 @@ __all__ = ["LendingParams", "LendingRound", "LendingState", "Liquidations", "len
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-KIND_AAVE, KIND_ABSORB, KIND_AUCTION = 0, 1, 2
-LIQUIDATION_KINDS = ("aave-liquidation-call", "comet-absorb", "cdp-auction")
+KIND_AAVE, KIND_ABSORB, KIND_AUCTION, KIND_ZERO_BID = 0, 1, 2, 3
+LIQUIDATION_KINDS = ("aave-liquidation-call", "comet-absorb", "cdp-auction", "cdp-zero-bid")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,11 @@ class LendingParams:
         Discount to the market price keepers require to buy auctioned collateral.
     liquidations_enabled
         False while a circuit breaker pauses liquidations.
+    flip
+        Run CDP auctions as Maker's ``Flipper`` with these rules; None (the default) runs
+        the market-price auctions of :func:`~contagion.lending.cdp.cdp_liquidation`.
+    now_s
+        Time of the round (seconds): flip auctions' ``tic`` and ``end`` are measured on it.
     """
 
     liquidator_capacity_usd: float = np.inf
@@ -72,6 +80,8 @@ class LendingParams:
     keeper_capacity_usd: float = np.inf
     keeper_margin: float = 0.02
     liquidations_enabled: bool = True
+    flip: FlipRules | None = None
+    now_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,14 @@ class LendingState:
     """Per protocol: what absorbed collateral fetched, cumulative, USD."""
     auction_bad_debt_usd: FloatArray
     """Per protocol: CDP tabs left uncovered, cumulative, USD."""
+    auction_debt: FloatArray
+    """Per loan: debt (without penalty) of the open flip auction, debt-asset units."""
+    auction_bid: FloatArray
+    """Per loan: the open flip auction's bid (debt-asset units)."""
+    auction_tic: FloatArray
+    """Per loan: when the flip auction's last bid expires (s; 0 while it has no bid)."""
+    auction_end: FloatArray
+    """Per loan: when the flip auction ends (s)."""
 
     def copy(self) -> LendingState:
         """A state with its own copies of every array (updated in place during a round)."""
@@ -109,6 +127,10 @@ class LendingState:
             absorbed_usd=np.zeros(n_protocols),
             proceeds_usd=np.zeros(n_protocols),
             auction_bad_debt_usd=np.zeros(n_protocols),
+            auction_debt=np.zeros(book.n_loans),
+            auction_bid=np.zeros(book.n_loans),
+            auction_tic=np.zeros(book.n_loans),
+            auction_end=np.zeros(book.n_loans),
         )
 
 
@@ -228,9 +250,12 @@ def lending_round(
         )
         parts.append(part)
         parts.append(_comet(book, new, market_price, liquidatable[kind == COMET]))
-        _bark(book, new, liquidatable[kind == CDP])
+        _bark(book, new, liquidatable[kind == CDP], params)
     if params.liquidations_enabled:
-        parts.append(_auctions(book, new, market_price, params, flow))
+        if params.flip is None:
+            parts.append(_auctions(book, new, market_price, params, flow))
+        else:
+            parts.append(_flip_auctions(book, new, market_price, params, params.flip, flow))
         parts.append(_sell_inventory(book, new, oracle_usd, market_price, flow))
     if screen is not None:
         screen.touched(np.union1d(liquidatable, auctioned))
@@ -451,8 +476,9 @@ def _sell_inventory(
     return Liquidations.empty()
 
 
-def _bark(book: LendingBook, s: LendingState, loans: IntArray) -> None:
-    """Start auctions of unsafe vaults for their debt plus the liquidation penalty."""
+def _bark(book: LendingBook, s: LendingState, loans: IntArray, params: LendingParams) -> None:
+    """Start auctions of unsafe vaults for their debt plus the liquidation penalty (a flip
+    auction is kicked with bid 0, no bid expiry and ``end = now + tau``)."""
     if len(loans) == 0:
         return
     pos = book.positions_of(loans)
@@ -465,6 +491,11 @@ def _bark(book: LendingBook, s: LendingState, loans: IntArray) -> None:
     s.auction_collateral[:] += np.bincount(loan, weights=taken, minlength=book.n_loans)
     s.collateral[pos] -= taken
     s.debt[pos] = 0.0
+    if params.flip is not None:
+        s.auction_debt[:] += tab
+        s.auction_bid[loans] = 0.0
+        s.auction_tic[loans] = 0.0
+        s.auction_end[loans] = params.now_s + params.flip.tau_s
 
 
 def _auctions(
@@ -508,6 +539,83 @@ def _auctions(
         protocol_fee=np.zeros(done.sum()),
         collateral_usd=(sold * pm[ca])[done],
         debt_usd=result.tab_covered[done],
+    )
+
+
+def _flip_auctions(
+    book: LendingBook,
+    s: LendingState,
+    pm: FloatArray,
+    params: LendingParams,
+    rules: FlipRules,
+    flow: FloatArray,
+) -> Liquidations:
+    """One round of ``Flipper`` auctions at ``params.now_s``: ``deal`` what has expired,
+    ``tick`` what ended without a bid, keepers ``tend``/``dent`` within their capacity, then
+    the zero bidder bids 0 DAI on every auction still without a bid.
+
+    The winner of a dealt lot sells it (sell flow of the collateral); keepers buy the DAI
+    they bid as they raise it (buy flow of the debt asset).
+    """
+    loans = np.flatnonzero(s.auction_tab > 0)
+    if len(loans) == 0:
+        return Liquidations.empty()
+    now = params.now_s
+    coll_asset, debt_asset = book.loan_collateral_debt_asset
+    ca, da = coll_asset[loans], debt_asset[loans]
+    tic, end = s.auction_tic[loans], s.auction_end[loans]
+    # deal: the last bid has expired or the auction has ended (flip.sol ``deal``).
+    dealt = (tic > 0) & ((tic <= now) | (end <= now))
+    d_loans, d_ca, d_da = loans[dealt], ca[dealt], da[dealt]
+    lot, bid = s.auction_collateral[d_loans], s.auction_bid[d_loans]
+    np.add.at(flow, d_ca, -lot)
+    deficit = flip_deficit(s.auction_debt[d_loans], bid) * pm[d_da]
+    np.add.at(s.auction_bad_debt_usd, book.loan_protocol[d_loans], deficit)
+    for closed in (
+        s.auction_tab,
+        s.auction_collateral,
+        s.auction_debt,
+        s.auction_bid,
+        s.auction_tic,
+        s.auction_end,
+    ):
+        closed[d_loans] = 0.0
+    # tick: an auction past its end without a bid starts again.
+    o_loans, o_ca, o_da = loans[~dealt], ca[~dealt], da[~dealt]
+    restart = (s.auction_tic[o_loans] == 0) & (s.auction_end[o_loans] <= now)
+    s.auction_end[o_loans[restart]] = now + rules.tau_s
+    # tend and dent by keepers, priced in USD so that one capacity covers every debt asset.
+    unit = pm[o_da]
+    bids = flip_bids(
+        s.auction_bid[o_loans] * unit,
+        s.auction_collateral[o_loans],
+        s.auction_tab[o_loans] * unit,
+        pm[o_ca] * (1.0 - params.keeper_margin),
+        params.keeper_capacity_usd,
+        rules.beg,
+    )
+    s.auction_bid[o_loans] = np.where(bids.placed, bids.bid / unit, s.auction_bid[o_loans])
+    s.auction_collateral[o_loans] = bids.lot
+    np.add.at(flow, o_da, bids.raised / unit)
+    back = np.zeros(book.n_loans)
+    back[o_loans] = bids.returned
+    back_pos = book.positions_of(o_loans[bids.returned > 0])
+    back_pos = back_pos[book.used[back_pos]]
+    s.collateral[back_pos] += back[book.loan[back_pos]]
+    placed = bids.placed | (rules.zero_bidder & (s.auction_tic[o_loans] == 0))
+    s.auction_tic[o_loans[placed]] = now + rules.ttl_s
+    zero = bid <= 0
+    return Liquidations(
+        kind=np.where(zero, KIND_ZERO_BID, KIND_AUCTION).astype(np.int64),
+        loan=d_loans,
+        protocol=book.loan_protocol[d_loans],
+        collateral_asset=d_ca,
+        debt_asset=d_da,
+        collateral_seized=lot,
+        debt_repaid=bid,
+        protocol_fee=np.zeros(len(d_loans)),
+        collateral_usd=lot * pm[d_ca],
+        debt_usd=bid * pm[d_da],
     )
 
 
