@@ -1,8 +1,9 @@
 """Dataset builders ("indexers"), by name.
 
-Every indexer is a callable returning a validated :class:`contagion.Dataset`; the registry
-lets the command line and scripts pick one by name. Only the offline sample world exists so
-far; on-chain indexers (JSON-RPC readers) will register here under their own names.
+Every dataset builder here is a callable returning a validated :class:`contagion.Dataset`;
+the registry lets the command line and scripts pick one by name (the offline sample world).
+The on-chain indexers (JSON-RPC readers) and file importers are registered by source name in
+:data:`indexers.registry.SOURCES`, which ``contagion index`` runs.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ __all__ = [
     "Meta",
     "chain_name",
     "chains_rows",
+    "combine_tables",
     "merge_tables",
     "scan_accounts",
     "write_tables",
@@ -230,6 +231,25 @@ def merge_tables(existing: Dataset | None, new: Mapping[str, pa.Table]) -> dict[
         kept = old.filter(keep) if old.num_rows else old
         merged[name] = pa.concat_tables([kept, add])
     return merged
+
+
+def combine_tables(parts: Sequence[Mapping[str, pa.Table]]) -> dict[str, pa.Table]:
+    """The tables of several indexer runs as one set; a later row replaces an earlier row of
+    the same key (e.g. the chain row, or a feed two markets read)."""
+    combined: dict[str, pa.Table] = {}
+    for name, spec in TABLES.items():
+        pieces = [p[name].select(spec.column_names).cast(spec.schema) for p in parts if name in p]
+        pieces = [t for t in pieces if t.num_rows]
+        if not pieces:
+            continue
+        table = pa.concat_tables(pieces)
+        keys = list(zip(*(table.column(k).to_pylist() for k in spec.key), strict=True))
+        last = {k: i for i, k in enumerate(keys)}
+        keep = sorted(last.values())
+        combined[name] = (
+            table.take(pa.array(keep, type=pa.int64())) if len(keep) < len(keys) else table
+        )
+    return combined
 
 
 def write_tables(out: str | os.PathLike[str], new: Mapping[str, pa.Table]) -> Dataset:
