@@ -18,6 +18,7 @@ from contagion.cli.common import ErrorExitGroup, stderr
 from contagion.cli.dataset import build, schema
 from contagion.cli.demo import demo
 from contagion.cli.graph import graph
+from contagion.cli.index import index
 from contagion.cli.paths import paths
 from contagion.cli.query import query
 from contagion.cli.report import report
@@ -53,6 +54,7 @@ for _command in (
     schema,
     backtest,
     validate,
+    index,
 ):
     cli.add_command(_command)
 
