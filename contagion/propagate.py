@@ -51,7 +51,13 @@ from contagion.oracles import KIND, FeedOverrides, FeedState, next_publication_s
 from contagion.perps import initial_perp_state, perp_round
 from contagion.result import PropagationResult, RoundRecord
 from contagion.scenario import ModelParams, Scenario, Schedule
-from contagion.stablecoins import AlgorithmicRound, algorithmic_round, initial_algorithmic_state
+from contagion.stablecoins import (
+    AlgorithmicRound,
+    algorithmic_round,
+    change_redemption,
+    governance_reference,
+    initial_algorithmic_state,
+)
 from contagion.world import World
 
 __all__ = ["propagate", "propagate_many"]
@@ -225,6 +231,7 @@ class _Run:
         self.hedge_price = self.prices.token(engine)
         self.perps = initial_perp_state(engine.perps)
         self.algos = initial_algorithmic_state(engine.algorithmic)
+        self.algo_book = engine.algorithmic
         self.receipt_multiplier = np.ones(len(engine.receipt_asset))
         self.protocol_writedown = np.ones(len(engine.receipt_asset))
         self.paused_until = -1
@@ -293,6 +300,7 @@ class _Run:
         )
         rows = np.flatnonzero(events)
         last = int(rows[-1]) if len(rows) else 0
+        last = max([last, *(c.at_round for c in s.redemption_changes)])
         overrides_open = (s.oracle_mode != 0).any(axis=1)
         if overrides_open.any():
             last = max(last, int(np.flatnonzero(overrides_open)[-1]) + 1)
@@ -369,8 +377,20 @@ class _Run:
         dr = self._hedging_band(dr, price)
         self.perps, pr = perp_round(e.perps, self.perps, price)
 
-        # 4. stablecoins
-        self.algos, ar = algorithmic_round(e.algorithmic, self.algos, price, p.round_seconds)
+        # 4. stablecoins, under the governance changes scheduled for this round
+        index = {x: i for i, x in enumerate(a.ids)}
+        for c in self.schedule.redemption_changes:
+            if c.at_round == r:
+                self.algo_book = change_redemption(
+                    self.algo_book,
+                    index[c.asset_id],
+                    redemption_limit_usd=c.redemption_limit_usd,
+                    redemption_fee=c.redemption_fee,
+                    base_pool_usd=c.base_pool_usd,
+                    recovery_blocks=c.pool_recovery_blocks,
+                    block_seconds=c.block_seconds,
+                )
+        self.algos, ar = algorithmic_round(self.algo_book, self.algos, price, p.round_seconds)
 
         # 5. market clearing
         token_flow = lr.flow + dr.hedge_flow + pr.flow + ar.flows
@@ -442,10 +462,10 @@ class _Run:
             return
         roots = self.engine.world.assets.root[book.coin]
         self.cover[roots] = np.minimum(1.0, np.nan_to_num(coverage, nan=1.0))
-        # Minting dilutes: outside markets price the governance token as a share of the
-        # project, so its reference falls with the growth of its supply.
+        # Outside markets price the governance token as a share of the coin's franchise: its
+        # reference falls as holders leave the coin and as minting dilutes its supply.
         gov_roots = self.engine.world.assets.root[book.governance]
-        self.cover[gov_roots] = book.governance_supply / self.algos.governance_supply
+        self.cover[gov_roots] = governance_reference(book, self.algos)
 
     def _hedging_band(self, dr: DealerRound, price: FloatArray) -> DealerRound:
         """Keep the old hedge of underlyings that moved less than the threshold since it.

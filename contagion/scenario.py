@@ -54,6 +54,7 @@ __all__ = [
     "PricePath",
     "PriceShock",
     "ProtocolFailure",
+    "RedemptionChange",
     "ResolvedScenario",
     "Scenario",
     "Schedule",
@@ -260,6 +261,50 @@ class ProtocolFailure:
 
 
 @dataclass(frozen=True)
+class RedemptionChange:
+    """A governance change of an algorithmic stablecoin's redemption rule from ``at_round``
+    on; parameters left out keep their value (see :mod:`contagion.stablecoins`).
+
+    ``redemption_limit_usd`` and ``redemption_fee`` replace the dataset's columns of the same
+    names; ``base_pool_usd`` (the virtual pool's depth, USD at the peg), ``pool_recovery_blocks``
+    and ``block_seconds`` put the coin under a market module's virtual-pool rule, or change it.
+    """
+
+    asset: str
+    at_round: int = 0
+    redemption_limit_usd: float | None = None
+    redemption_fee: float | None = None
+    base_pool_usd: float | None = None
+    pool_recovery_blocks: float | None = None
+    block_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        values = {f: getattr(self, f) for f in _REDEMPTION_FIELDS}
+        if all(v is None for v in values.values()):
+            raise _err("", f"give at least one of {', '.join(_REDEMPTION_FIELDS)}")
+        num = {f: None if v is None else _plain(f, v) for f, v in values.items()}
+        for f, rule, ok in (
+            ("redemption_limit_usd", ">= 0 USD a day", lambda x: x >= 0),
+            ("redemption_fee", "in [0, 1)", lambda x: 0 <= x < 1),
+            ("base_pool_usd", "> 0 USD", lambda x: x > 0),
+            ("pool_recovery_blocks", ">= 1 block", lambda x: x >= 1),
+            ("block_seconds", "> 0 seconds", lambda x: x > 0),
+        ):
+            _check(f, num[f] is None or ok(num[f]), rule, values[f])
+        _set(self, asset=_text("asset", self.asset), at_round=_int("at_round", self.at_round))
+        _set(self, **num)
+
+
+_REDEMPTION_FIELDS = (
+    "redemption_limit_usd",
+    "redemption_fee",
+    "base_pool_usd",
+    "pool_recovery_blocks",
+    "block_seconds",
+)
+
+
+@dataclass(frozen=True)
 class PricePath:
     """Prices of ``asset`` relative to the snapshot, one point per ``step_rounds`` rounds from
     ``start_round`` (a historical series normalised to its first value, or a hand-made one)."""
@@ -457,6 +502,7 @@ _EVENTS: dict[str, type] = {
     "volatility_spikes": VolatilitySpike,
     "protocol_failures": ProtocolFailure,
     "paths": PricePath,
+    "redemption_changes": RedemptionChange,
 }
 _MITIGATIONS: dict[str, type] = {
     "circuit_breaker": CircuitBreaker,
@@ -486,6 +532,7 @@ class Scenario:
     volatility_spikes: Sequence[VolatilitySpike] = ()
     protocol_failures: Sequence[ProtocolFailure] = ()
     paths: Sequence[PricePath] = ()
+    redemption_changes: Sequence[RedemptionChange] = ()
     mitigations: Mitigations = field(default_factory=Mitigations)
     params: ModelParams = field(default_factory=ModelParams)
     source: str | None = field(default=None, compare=False, repr=False)
@@ -733,6 +780,9 @@ class Schedule:
         elsewhere); the new level persists.
     writedown
         Fraction of the remaining value behind each protocol's receipt tokens lost in the round.
+    redemption_changes
+        Governance changes of algorithmic coins' redemption rules, in round order (those past
+        the last round are cut off).
     """
 
     asset_ids: tuple[str, ...]
@@ -745,6 +795,7 @@ class Schedule:
     vol_points: FloatArray
     vol_multiplier: FloatArray
     writedown: FloatArray
+    redemption_changes: tuple[ResolvedRedemptionChange, ...] = ()
 
     @property
     def n_rounds(self) -> int:
@@ -799,6 +850,18 @@ class ResolvedSpike(NamedTuple):
     at_round: int
 
 
+class ResolvedRedemptionChange(NamedTuple):
+    """A resolved redemption change (None: the parameter keeps its value)."""
+
+    asset_id: str
+    at_round: int
+    redemption_limit_usd: float | None
+    redemption_fee: float | None
+    base_pool_usd: float | None
+    pool_recovery_blocks: float | None
+    block_seconds: float | None
+
+
 class ResolvedWritedown(NamedTuple):
     """A resolved protocol failure."""
 
@@ -825,6 +888,7 @@ class ResolvedScenario:
     oracle: tuple[ResolvedOverride, ...]
     vols: tuple[ResolvedSpike, ...]
     writedowns: tuple[ResolvedWritedown, ...]
+    redemption_changes: tuple[ResolvedRedemptionChange, ...] = ()
 
     def schedule(
         self,
@@ -887,6 +951,12 @@ class ResolvedScenario:
             vol_points=points,
             vol_multiplier=mult,
             writedown=1.0 - keep,
+            redemption_changes=tuple(
+                sorted(
+                    (c for c in self.redemption_changes if c.at_round < n),
+                    key=lambda c: c.at_round,
+                )
+            ),
         )
 
 
@@ -1010,4 +1080,32 @@ def _resolve(s: Scenario, dataset: Dataset) -> ResolvedScenario:
         oracle=tuple(oracle),
         vols=tuple(vols),
         writedowns=tuple(writedowns),
+        redemption_changes=_redemption_changes(s, dataset, asset),
     )
+
+
+def _redemption_changes(
+    s: Scenario, dataset: Dataset, asset: Any
+) -> tuple[ResolvedRedemptionChange, ...]:
+    """Resolve ``redemption_changes``: algorithmic coins only, and a virtual pool complete."""
+    coins = dataset.df("stablecoins")
+    algorithmic = set(coins.loc[coins["mechanism"] == "algorithmic", "asset_id"])
+    pool_keys = ("base_pool_usd", "pool_recovery_blocks", "block_seconds")
+    known: dict[str, set[str]] = {}
+    out: list[ResolvedRedemptionChange] = []
+    order = sorted(range(len(s.redemption_changes)), key=lambda i: s.redemption_changes[i].at_round)
+    for i in order:
+        c = s.redemption_changes[i]
+        where = f"redemption_changes[{i}]"
+        a = asset(c.asset, f"{where}.asset")
+        if a not in algorithmic:
+            raise _err(f"{where}.asset", f"{c.asset!r} is not an algorithmic stablecoin")
+        have = known.setdefault(a, set())
+        have |= {k for k in pool_keys if getattr(c, k) is not None}
+        if have and have != set(pool_keys):
+            missing = ", ".join(k for k in pool_keys if k not in have)
+            raise _err(where, f"a virtual pool also needs {missing} (here or earlier)")
+        out.append(
+            ResolvedRedemptionChange(a, c.at_round, *(getattr(c, f) for f in _REDEMPTION_FIELDS))
+        )
+    return tuple(out)

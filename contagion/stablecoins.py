@@ -2,18 +2,42 @@
 
 **Redemption (Terra's market module).** A coin such as UST is redeemable at the protocol for
 one peg-dollar of newly minted governance token (LUNA) valued at its oracle price, less a
-spread. Below ``peg · (1 − fee)`` an arbitrageur buys the coin in the market, swaps it at the
+spread. Below ``peg · (1 − spread)`` an arbitrageur buys the coin in the market, swaps it at the
 protocol (the coin is burned, the governance token minted) and sells the governance tokens.
-Each round this module emits that buy flow of the coin and sell flow of the governance token:
-``burned`` coins, ``minted = burned · peg · (1 − fee) / governance price``. Terra's market
-module priced the swap at the oracle rate through *virtual* constant-product pools
-(``BasePool``; the pool deviation ``TerraPoolDelta`` recovers toward 0 by
-``delta / PoolRecoveryPeriod`` every block), charging ``max(MinStabilitySpread, CP spread)``:
-swaps were cheap up to a daily volume and prohibitive beyond it. The module models that as
-the dataset's ``redemption_fee`` (the minimum spread) up to ``redemption_limit_usd`` a day
-(``× round_seconds / 86400`` per round), used in full whenever the coin trades below the
-threshold — arbitrageurs compete for the capacity, as they did in May 2022. Expansion (minting
-coins above the peg) is not modelled. Minting dilutes: the governance supply grows.
+Each round this module emits that buy flow of the coin and sell flow of the governance token.
+Expansion (minting coins above the peg) is not modelled. Minting dilutes: the governance
+supply grows. The swap's capacity follows one of two rules:
+
+* **Virtual pool** (coins with a ``base_pool_usd``; Terra's rule, ``x/market`` of Terra Core,
+  ``ComputeSwap``, ``ApplySwapToPool`` and ``ReplenishPools``). The module prices a swap of
+  ``x`` USD of coins through a constant-product pool of virtual depth ``B`` (``BasePool``)
+  whose coin side has grown by ``δ`` (``TerraPoolDelta``)::
+
+      received = x · min(1 − MinStabilitySpread, B² / ((B + δ)(B + δ + x)))
+
+  i.e. the spread is ``max(MinStabilitySpread, 1 − B² / ((B + δ)(B + δ + x)))``; the swap adds
+  ``x`` to ``δ``, and every block ends with ``δ ← δ − δ / PoolRecoveryPeriod``. Constant
+  product is path-independent, so the arbitrageurs' many small swaps in a block add up to one
+  swap. They swap while the marginal spread ``1 − B² / (B + δ)²`` is below the coin's discount
+  ``d = 1 − price / peg``, which stops the pool at ``δ* = B · (1/√(1 − d) − 1)``: the first
+  block of a round fills ``δ`` up to ``δ*``, and each later block swaps what the last block's
+  recovery freed, ``δ* / PoolRecoveryPeriod``. The deeper the discount, the more the module
+  lets through, at a higher spread; there is no hard daily limit.
+* **Daily limit** (coins without a pool, e.g. a dataset's ``redemption_limit_usd``): up to the
+  limit a day (``× round_seconds / 86400`` a round) at the flat ``redemption_fee``, used in full
+  whenever the coin trades below ``peg · (1 − fee)``. ``inf`` means unlimited.
+
+Governance changes the module's parameters (:func:`change_redemption`; a scenario schedules
+them as ``redemption_changes``).
+
+**Governance token reference.** Outside markets price the governance token through its
+market value over its supply. The value is the token's claim on the coin's franchise (the
+seigniorage and fees of the coins in use, Kereiakes et al. 2019; UST as perpetual convertible
+debt backed by LUNA, Liu, Makarov & Schoar 2023): it scales with the coins holders still hold
+(``unsold``), and is shared by a supply that grows with every mint. :func:`governance_reference`
+gives the reference price relative to the snapshot,
+``(unsold / supply at the snapshot) · (governance supply at the snapshot / governance supply)``;
+the minted tokens are also sold into the market's finite depth by the clearing step.
 
 **Holder run.** Each round holders who have not sold yet sell the share
 
@@ -43,7 +67,12 @@ References
 ----------
 Terra Money (2019–2022). Terra Core, ``x/market`` module specification: Swap Fees, Market
 Making Algorithm (constant product on virtual pools), Virtual Liquidity Pools, EndBlock
-(ReplenishPools); keeper ``ComputeSwap`` (spread = max(MinStabilitySpread, CP spread)).
+(ReplenishPools); keeper ``ComputeSwap`` (spread = max(MinStabilitySpread, CP spread)) and
+``ApplySwapToPool`` (terra-money/core, ``x/market/keeper/swap.go``, ``x/market/abci.go``).
+Terra governance proposal 1164 (May 2022): BasePool 50 M to 100 M SDR, PoolRecoveryPeriod 36
+to 18 blocks ("minting capacity from 293 M to about 1.2 B USD a day").
+Liu, J., Makarov, I. & Schoar, A. (2023). Anatomy of a Run: The Terra Luna Crash. NBER Working
+Paper 31160.
 Kereiakes, E., Kwon, D., Di Maggio, M. & Platias, N. (2019). Terra Money: Stability and
 Adoption (whitepaper): contraction by burning Terra for Luna.
 Diamond, D. W. & Dybvig, P. H. (1983). Bank Runs, Deposit Insurance, and Liquidity (first
@@ -52,7 +81,7 @@ movers are paid in full when the backing cannot cover all claims).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,14 +100,19 @@ __all__ = [
     "AlgorithmicRound",
     "AlgorithmicState",
     "algorithmic_round",
+    "change_redemption",
+    "governance_reference",
     "initial_algorithmic_state",
     "run_share",
+    "virtual_pool_swaps",
 ]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 SECONDS_PER_DAY = 86_400.0
+_LEAST_REFERENCE = 1e-9
+"""Smallest reference of a governance token relative to its snapshot price."""
 
 ASSUMED_COVERAGE = 1.5
 """Governance market value / coin supply assumed when the governance supply is unknown.
@@ -124,8 +158,18 @@ class AlgorithmicBook:
     coin_supply: FloatArray
     governance_supply: FloatArray
     """Governance tokens outstanding at the snapshot (the same for coins sharing one)."""
+    base_pool_usd: FloatArray = field(default_factory=lambda: np.empty(0))
+    """Virtual pool depth ``BasePool`` in USD at the peg (NaN: the coin has a daily limit)."""
+    recovery_blocks: FloatArray = field(default_factory=lambda: np.empty(0))
+    """``PoolRecoveryPeriod``: blocks over which the pool deviation decays (NaN: no pool)."""
+    block_seconds: FloatArray = field(default_factory=lambda: np.empty(0))
+    """Seconds per block of the coin's chain (NaN: no pool)."""
 
     def __post_init__(self) -> None:
+        k = int(np.atleast_1d(np.asarray(self.coin)).shape[0])
+        for name in ("base_pool_usd", "recovery_blocks", "block_seconds"):
+            value = np.atleast_1d(np.asarray(getattr(self, name), dtype=float))
+            object.__setattr__(self, name, np.full(k, np.nan) if value.size == 0 else value)
         for name, dtype in (
             ("coin", np.int64),
             ("governance", np.int64),
@@ -134,14 +178,25 @@ class AlgorithmicBook:
             ("capacity_per_day", float),
             ("coin_supply", float),
             ("governance_supply", float),
+            ("base_pool_usd", float),
+            ("recovery_blocks", float),
+            ("block_seconds", float),
         ):
             object.__setattr__(self, name, np.atleast_1d(np.asarray(getattr(self, name), dtype)))
         k = self.coin.shape[0]
         for name in ("governance", "peg", "fee", "capacity_per_day", "coin_supply"):
             if getattr(self, name).shape != (k,):
                 raise ValueError(f"{name} must have one entry per coin ({k})")
-        if self.governance_supply.shape != (k,):
-            raise ValueError(f"governance_supply must have one entry per coin ({k})")
+        for name in ("governance_supply", "base_pool_usd", "recovery_blocks", "block_seconds"):
+            if getattr(self, name).shape != (k,):
+                raise ValueError(f"{name} must have one entry per coin ({k})")
+        pool = self.has_pool
+        if np.any(self.base_pool_usd[pool] <= 0) or not np.all(
+            np.isfinite(self.base_pool_usd)[pool]
+        ):
+            raise ValueError("base_pool_usd must be positive and finite (NaN: no pool)")
+        if not np.all(self.recovery_blocks[pool] >= 1) or not np.all(self.block_seconds[pool] > 0):
+            raise ValueError("a virtual pool needs recovery_blocks >= 1 and block_seconds > 0")
         indices = np.concatenate([self.coin, self.governance])
         if indices.size and (indices.min() < 0 or indices.max() >= self.n_assets):
             raise ValueError("coin and governance indices must point into asset_ids")
@@ -157,6 +212,11 @@ class AlgorithmicBook:
     @property
     def n_assets(self) -> int:
         return len(self.asset_ids)
+
+    @property
+    def has_pool(self) -> NDArray[np.bool_]:
+        """Coins redeemed through a virtual pool (the rest have a daily limit)."""
+        return ~np.isnan(self.base_pool_usd)
 
     @classmethod
     def from_dataset(
@@ -226,6 +286,12 @@ class AlgorithmicState:
     """Of each coin's governance token, including everything minted so far."""
     unsold: FloatArray
     """Coins still held by holders who have not run (≤ ``coin_supply``)."""
+    pool_delta: FloatArray = field(default_factory=lambda: np.empty(0))
+    """Virtual pool deviation ``TerraPoolDelta`` per coin, USD at the peg (0 without a pool)."""
+
+    def __post_init__(self) -> None:
+        if np.asarray(self.pool_delta).size == 0:
+            object.__setattr__(self, "pool_delta", np.zeros_like(self.coin_supply))
 
 
 @dataclass(frozen=True)
@@ -250,7 +316,166 @@ def initial_algorithmic_state(book: AlgorithmicBook) -> AlgorithmicState:
         coin_supply=book.coin_supply.copy(),
         governance_supply=book.governance_supply.copy(),
         unsold=book.coin_supply.copy(),
+        pool_delta=np.zeros_like(book.coin_supply),
     )
+
+
+def change_redemption(
+    book: AlgorithmicBook,
+    coin: int,
+    *,
+    redemption_limit_usd: float | None = None,
+    redemption_fee: float | None = None,
+    base_pool_usd: float | None = None,
+    recovery_blocks: float | None = None,
+    block_seconds: float | None = None,
+) -> AlgorithmicBook:
+    """``book`` with one coin's redemption parameters changed (a governance decision).
+
+    ``coin`` is the coin's asset index; parameters left at None keep their value. Giving a
+    ``base_pool_usd`` switches the coin to the virtual-pool rule, which then needs its
+    ``recovery_blocks`` and ``block_seconds``; a NaN ``base_pool_usd`` switches it back to its
+    daily limit.
+
+    Examples
+    --------
+    Terra's proposal 1164 doubled BasePool and halved PoolRecoveryPeriod:
+
+    >>> book = AlgorithmicBook(("UST", "LUNA"), [0], [1], [1.0], [0.005], [293e6], [18.7e9],
+    ...                        [350e6], [67.5e6], [36], [6.0])
+    >>> after = change_redemption(book, 0, base_pool_usd=135e6, recovery_blocks=18)
+    >>> float(after.base_pool_usd[0]), float(after.recovery_blocks[0]), float(after.fee[0])
+    (135000000.0, 18.0, 0.005)
+    """
+    rows = np.flatnonzero(book.coin == coin)
+    if rows.size != 1:
+        raise ValueError(f"asset index {coin} is not an algorithmic coin of the book")
+    i = int(rows[0])
+    changed: dict[str, FloatArray] = {}
+    for name, value in (
+        ("capacity_per_day", redemption_limit_usd),
+        ("fee", redemption_fee),
+        ("base_pool_usd", base_pool_usd),
+        ("recovery_blocks", recovery_blocks),
+        ("block_seconds", block_seconds),
+    ):
+        if value is not None:
+            column = np.array(getattr(book, name), dtype=float)
+            column[i] = value
+            changed[name] = column
+    return replace(book, **changed)  # type: ignore[arg-type]
+
+
+def virtual_pool_swaps(
+    base_pool: ArrayLike,
+    recovery_blocks: ArrayLike,
+    n_blocks: ArrayLike,
+    delta: ArrayLike,
+    discount: ArrayLike,
+    min_spread: ArrayLike,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Arbitrage through Terra's virtual pool over ``n_blocks`` blocks (module docstring).
+
+    Arbitrageurs swap coins for governance tokens while the marginal spread is below the
+    coin's ``discount``: each block they fill the pool deviation up to
+    ``δ* = B · (1/√(1 − d) − 1)``, then ``EndBlock`` lets ``δ / PoolRecoveryPeriod`` of it
+    recover. Swaps start in the first block whose deviation is at or below ``δ*`` (the
+    deviation left by earlier rounds may exceed it), and none happen while the discount is
+    within ``min_spread``.
+
+    Parameters
+    ----------
+    base_pool
+        ``BasePool`` (USD at the peg).
+    recovery_blocks
+        ``PoolRecoveryPeriod`` (blocks).
+    n_blocks
+        Blocks in the round.
+    delta
+        ``TerraPoolDelta`` at the start of the round (USD at the peg).
+    discount
+        ``1 − price / peg`` of the coin.
+    min_spread
+        ``MinStabilitySpread``.
+
+    Returns
+    -------
+    (offered, received, delta)
+        USD of coins swapped (at the peg), USD of governance tokens received (at the oracle
+        price, after the spread), and ``TerraPoolDelta`` after the round's last ``EndBlock``.
+
+    Examples
+    --------
+    A pool of 100 with a 10-block recovery, a coin at 0.75 (δ* = 100·(1/√0.75 − 1) = 15.47)
+    over 3 blocks: 15.47 in the first block, 1.547 in each of the next two.
+
+    >>> offered, received, delta = virtual_pool_swaps(100.0, 10, 3, 0.0, 0.25, 0.005)
+    >>> round(float(offered), 4), round(float(delta), 4)
+    (18.5641, 13.923)
+    """
+    b, r, n, d0, disc, m = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (base_pool, recovery_blocks, n_blocks, delta,
+                                               discount, min_spread))
+    )  # fmt: skip
+    q = 1.0 - 1.0 / r
+    swapping = disc > m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        target = np.where(
+            swapping, b * (1.0 / np.sqrt(np.clip(1.0 - disc, 1e-300, None)) - 1.0), 0.0
+        )
+        # Blocks before the deviation left by earlier rounds has recovered down to the target.
+        wait = np.where(
+            d0 > target,
+            np.ceil(
+                np.log(np.where(target > 0, target / d0, 1.0)) / np.log(np.where(q > 0, q, 0.5))
+            ),
+            0.0,
+        )
+    wait = np.where(q <= 0, np.minimum(wait, 1.0), wait)  # recovery in one block
+    active = swapping & (target > 0) & (wait < n)
+    start = d0 * q ** np.where(active, wait, 0.0)
+    first = np.where(active, np.maximum(target - start, 0.0), 0.0)
+    steady_blocks = np.where(active, n - wait - 1.0, 0.0)
+    step = target / r
+    cp = b * b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        got_first = np.minimum(first * (1.0 - m), cp / (b + start) - cp / (b + target))
+        got_step = np.minimum(step * (1.0 - m), cp / (b + target * q) - cp / (b + target))
+    offered = first + steady_blocks * step
+    received = np.where(active, got_first + steady_blocks * got_step, 0.0)
+    after = np.where(active, target * q, d0 * q**n)
+    return (
+        np.asarray(offered, dtype=float),
+        np.asarray(np.maximum(received, 0.0), dtype=float),
+        np.asarray(after, dtype=float),
+    )
+
+
+def governance_reference(book: AlgorithmicBook, state: AlgorithmicState) -> FloatArray:
+    """Reference price of each coin's governance token relative to the snapshot.
+
+    Market value over supply: the value scales with the coins (at the peg) holders still hold
+    of all the coins the token backs, the supply with every token minted.
+
+    Examples
+    --------
+    >>> book = AlgorithmicBook(("UST", "LUNA"), [0], [1], [1.0], [0.005], [1e6], [100.0],
+    ...                        [10.0])
+    >>> state = AlgorithmicState(np.array([90.0]), np.array([20.0]), np.array([50.0]))
+    >>> float(governance_reference(book, state)[0])  # half the holders left, supply doubled
+    0.25
+    """
+    n = book.n_assets
+    held = np.bincount(book.governance, weights=state.unsold * book.peg, minlength=n)
+    start = np.bincount(book.governance, weights=book.coin_supply * book.peg, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        demand = np.where(start > 0, held / start, 1.0)[book.governance]
+        dilution = np.where(
+            state.governance_supply > 0, book.governance_supply / state.governance_supply, 1.0
+        )
+    # Markets quote a positive price however little is left (the clearing needs one).
+    result: FloatArray = np.maximum(demand * dilution, _LEAST_REFERENCE)
+    return result
 
 
 def run_share(
@@ -331,7 +556,29 @@ def algorithmic_round(
     capacity = book.capacity_per_day * round_seconds / SECONDS_PER_DAY / book.peg
     arbitrage = coin_price < book.peg * (1.0 - book.fee)
     burned = np.where(arbitrage, np.minimum(capacity, state.coin_supply), 0.0)
-    minted = burned * book.peg * (1.0 - book.fee) / governance_price
+    received = burned * book.peg * (1.0 - book.fee)
+    delta = state.pool_delta
+    pool = book.has_pool
+    if pool.any():
+        blocks = np.maximum(1.0, np.floor(round_seconds / book.block_seconds[pool]))
+        offered, got, delta_after = virtual_pool_swaps(
+            book.base_pool_usd[pool],
+            book.recovery_blocks[pool],
+            blocks,
+            delta[pool],
+            np.clip(1.0 - coin_price[pool] / book.peg[pool], 0.0, 1.0),
+            book.fee[pool],
+        )
+        coins = offered / book.peg[pool]
+        # A pool may let through more than is left: the last coins take their share.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kept = np.where(coins > 0, np.minimum(1.0, state.coin_supply[pool] / coins), 0.0)
+        burned = burned.copy()
+        received = received.copy()
+        burned[pool], received[pool] = coins * kept, got * kept
+        delta = delta.copy()
+        delta[pool] = delta_after
+    minted = received / governance_price
 
     liabilities = np.bincount(
         book.governance, weights=state.coin_supply * book.peg, minlength=book.n_assets
@@ -351,6 +598,7 @@ def algorithmic_round(
         coin_supply=coin_supply,
         governance_supply=state.governance_supply + minted_by_token[book.governance],
         unsold=np.minimum(state.unsold - run_sell, coin_supply),
+        pool_delta=delta,
     )
     done = AlgorithmicRound(
         flows=flows, minted=minted, burned=burned, run_sell=run_sell, coverage=coverage

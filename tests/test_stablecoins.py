@@ -15,9 +15,13 @@ from contagion.stablecoins import (
     ASSUMED_COVERAGE,
     AlgorithmicBook,
     AlgorithmicParams,
+    AlgorithmicState,
     algorithmic_round,
+    change_redemption,
+    governance_reference,
     initial_algorithmic_state,
     run_share,
+    virtual_pool_swaps,
 )
 
 HOUR = 3_600.0
@@ -247,3 +251,100 @@ def test_round_rejects_bad_prices() -> None:
         algorithmic_round(book, state, [0.9, 1.0], HOUR)
     with pytest.raises(ValueError, match="round_seconds"):
         algorithmic_round(book, state, [0.9, 1.0, 1.0], 0)
+
+
+# -- Terra's virtual pool, governance changes and the governance token's reference ------------
+
+
+def test_virtual_pool_fills_to_the_discount_then_swaps_what_recovers() -> None:
+    # B = 100, PoolRecoveryPeriod 10 blocks, coin at 0.75: δ* = 100 (1/√0.75 − 1) = 15.4701.
+    offered, received, delta = virtual_pool_swaps(100.0, 10, 3, 0.0, 0.25, 0.005)
+    target = 100.0 * (1.0 / np.sqrt(0.75) - 1.0)
+    assert float(offered) == pytest.approx(target + 2 * target / 10)  # 18.5641
+    assert float(delta) == pytest.approx(target * 0.9)  # 13.9230
+    # Constant product: 100²(1/100 − 1/115.4701) = 13.3975 in the first block, then
+    # 100²(1/113.9230 − 1/115.4701) = 1.176010 in each of the next two.
+    assert float(received) == pytest.approx(13.397460 + 2 * 1.176010, rel=1e-6)
+
+
+def test_virtual_pool_charges_the_minimum_spread_on_small_swaps() -> None:
+    # A discount of 1 % gives δ* = 0.5038; the CP spread of that one swap,
+    # 1 − 100²/(100 · 100.5038) = 0.5013 %, is below a 0.9 % minimum, which is charged.
+    offered, received, _ = virtual_pool_swaps(100.0, 1_000, 1, 0.0, 0.01, 0.009)
+    assert float(offered) == pytest.approx(100.0 * (1 / np.sqrt(0.99) - 1))
+    assert float(received) == pytest.approx(float(offered) * (1 - 0.009))
+
+
+def test_virtual_pool_waits_for_the_deviation_to_recover() -> None:
+    # δ = 20 left by earlier rounds, target 15.4701: 0.9^k · 20 ≤ 15.4701 from k = 3 (14.58).
+    offered, _, delta = virtual_pool_swaps(100.0, 10, 5, 20.0, 0.25, 0.005)
+    target = 100.0 * (1.0 / np.sqrt(0.75) - 1.0)
+    start = 20.0 * 0.9**3
+    assert float(offered) == pytest.approx(target - start + 1 * target / 10)
+    assert float(delta) == pytest.approx(0.9 * target)
+    # Inside the minimum spread nothing is swapped and the deviation decays.
+    offered, received, delta = virtual_pool_swaps(100.0, 10, 5, 20.0, 0.004, 0.005)
+    assert float(offered) == 0.0 == float(received)
+    assert float(delta) == pytest.approx(20.0 * 0.9**5)
+
+
+def test_algorithmic_round_uses_the_virtual_pool_and_keeps_its_deviation() -> None:
+    book = change_redemption(_book(), 0, base_pool_usd=100.0, recovery_blocks=10, block_seconds=6.0)
+    state = initial_algorithmic_state(book)
+    new, done = algorithmic_round(book, state, [0.75, 10.0, 1.0], 18.0, NO_RUN)  # 3 blocks
+    target = 100.0 * (1.0 / np.sqrt(0.75) - 1.0)
+    assert done.burned[0] == pytest.approx(1.2 * target)
+    assert done.minted[0] == pytest.approx((13.397460 + 2 * 1.176010) / 10.0, rel=1e-6)
+    assert new.pool_delta[0] == pytest.approx(0.9 * target)
+    # Proposal 1164: BasePool doubled, recovery halved (the deviation carries over).
+    faster = change_redemption(book, 0, base_pool_usd=200.0, recovery_blocks=5)
+    _, more = algorithmic_round(faster, new, [0.75, 10.0, 1.0], 18.0, NO_RUN)
+    _, same = algorithmic_round(book, new, [0.75, 10.0, 1.0], 18.0, NO_RUN)
+    assert more.burned[0] > 2 * same.burned[0]
+
+
+def test_change_redemption_validates() -> None:
+    book = _book()
+    assert change_redemption(book, 0, redemption_fee=0.02).fee.tolist() == [0.02]
+    with pytest.raises(ValueError, match="not an algorithmic coin"):
+        change_redemption(book, 1, redemption_fee=0.02)
+    with pytest.raises(ValueError, match="virtual pool needs"):
+        change_redemption(book, 0, base_pool_usd=100.0)
+
+
+def test_governance_reference_is_value_over_supply() -> None:
+    book = _book(supply=100.0, governance_supply=10.0)
+    state = initial_algorithmic_state(book)
+    assert governance_reference(book, state).tolist() == [1.0]
+    # A quarter of the holders left and minting tripled the supply: 0.75 / 3.
+    later = AlgorithmicState(np.array([80.0]), np.array([30.0]), np.array([75.0]))
+    assert float(governance_reference(book, later)[0]) == pytest.approx(0.25)
+    gone = AlgorithmicState(np.array([0.0]), np.array([30.0]), np.array([0.0]))
+    assert 0 < float(governance_reference(book, gone)[0]) < 1e-8
+
+
+def test_redemption_changes_in_scenarios() -> None:
+    from contagion.exceptions import ScenarioError
+    from contagion.scenario import RedemptionChange, Scenario, scenario_from_toml, scenario_to_toml
+
+    dataset = build_tiny_dataset()
+    change = RedemptionChange(
+        UST, at_round=3, base_pool_usd=1e6, pool_recovery_blocks=18, block_seconds=6.0
+    )
+    s = Scenario("gov", redemption_changes=(change,))
+    assert scenario_from_toml(scenario_to_toml(s)) == s
+    sched = s.resolve(dataset).schedule(5)
+    assert [(c.asset_id, c.at_round, c.base_pool_usd) for c in sched.redemption_changes] == [
+        (UST, 3, 1e6)
+    ]
+    assert s.resolve(dataset).schedule(3).redemption_changes == ()  # past the last round
+    with pytest.raises(ScenarioError, match="not an algorithmic stablecoin"):
+        Scenario("x", redemption_changes=(RedemptionChange(LUNA, redemption_fee=0.01),)).resolve(
+            dataset
+        )
+    with pytest.raises(ScenarioError, match="also needs pool_recovery_blocks"):
+        Scenario("x", redemption_changes=(RedemptionChange(UST, base_pool_usd=1.0),)).resolve(
+            dataset
+        )
+    with pytest.raises(ScenarioError, match="at least one"):
+        RedemptionChange(UST)

@@ -8,13 +8,17 @@ modelled: Terra's market-module redemption into newly minted LUNA, the LUNA sold
 run as backing cover falls (:mod:`contagion.stablecoins`), and market clearing.
 
 The world is the embedded one, whose mUST/mLUNA pair is Terra at one tenth of its May 2022
-size (UST supply 18.7 B, LUNA about 1.5 times UST's supply in market value, redemption
-capacity 1.5 % of supply a day ~ Terra's 293 M USD before 2022-05-11, 0.5 % minimum spread;
-``docs/sample-world.md``). No parameter is set for this backtest.
+size (UST supply 18.7 B, LUNA about 1.5 times UST's supply in market value, 0.5 % minimum
+spread; ``docs/sample-world.md``). The world's flat daily redemption limit is replaced by
+Terra's market module as it was (a virtual pool of BasePool 50 M SDR with a PoolRecoveryPeriod
+of 36 blocks, both / 10 with the world) and as governance proposal 1164 changed it on
+2022-05-11 (100 M SDR, 18 blocks): observed inputs, scheduled as redemption changes. No
+parameter is fitted to this event.
 
 References
 ----------
-Terra Core ``x/market`` specification (market module, virtual pools).
+Terra Core ``x/market`` specification (market module, virtual pools); Terra governance
+proposal 1164 (May 2022).
 Kereiakes, E. et al. (2019). Terra Money: Stability and Adoption.
 Briola, A., Vidal-Tomás, D., Wang, Y. & Aste, T. (2023). Anatomy of a Stablecoin's failure:
 the Terra-Luna case. Finance Research Letters 51.
@@ -37,7 +41,7 @@ from contagion.backtests.common import (
 from contagion.dataset import Dataset
 from contagion.exceptions import SchemaError
 from contagion.propagate import propagate
-from contagion.scenario import Depeg, ModelParams, Scenario
+from contagion.scenario import Depeg, ModelParams, RedemptionChange, Scenario
 
 __all__ = ["BREAK", "run"]
 
@@ -46,6 +50,24 @@ ROUNDS_PER_DAY = 24
 BREAK = 0.5
 """The spiral's mark: UST below 0.5 USD."""
 _TOLERANCE_DAYS = 2
+
+SCALE = 10
+"""The embedded world's Terra is one tenth of the real one."""
+SDR_USD = 1.35
+"""USD per SDR in early May 2022 (IMF SDR valuation, about 1.35)."""
+MIN_SPREAD = 0.005
+"""Terra's MinStabilitySpread (0.5 % since governance proposals 11 and 12, 2020)."""
+BASE_POOL_SDR = 50e6
+"""Terra's BasePool before proposal 1164 (columbus-5, May 2022)."""
+RECOVERY_BLOCKS = 36
+"""Terra's PoolRecoveryPeriod before proposal 1164 (blocks)."""
+BASE_POOL_SDR_1164, RECOVERY_BLOCKS_1164 = 100e6, 18
+"""Proposal 1164: BasePool 50 M to 100 M SDR, PoolRecoveryPeriod 36 to 18 blocks."""
+CHANGE_DAY = "2022-05-11"
+"""The day proposal 1164 applied (an observed input)."""
+BLOCK_SECONDS = 365.25 * 86_400 / 4_656_810
+"""Terra's block time in May 2022: 4,656,810 blocks a year (Anchor forum, 2022-05, about
+6.8 s)."""
 
 
 def _first_below(values: np.ndarray, days: list[str]) -> str | None:
@@ -59,10 +81,27 @@ def run(base: Dataset, seed: int | None = None) -> Backtest:
     ust = stablecoin_series("terrausd", FIRST, LAST)
     days = list(ust.index)
     trigger = float(ust.iloc[1])
+    change_round = days.index(CHANGE_DAY) * ROUNDS_PER_DAY
     scenario = Scenario(
         "terra-2022",
         description="UST falls to its observed 2022-05-08 price over a day; the rest is modelled",
         depegs=(Depeg("mUST", price=trigger, at_round=0, over_rounds=ROUNDS_PER_DAY),),
+        redemption_changes=(
+            RedemptionChange(
+                "mUST",
+                at_round=0,
+                redemption_fee=MIN_SPREAD,
+                base_pool_usd=BASE_POOL_SDR * SDR_USD / SCALE,
+                pool_recovery_blocks=RECOVERY_BLOCKS,
+                block_seconds=BLOCK_SECONDS,
+            ),
+            RedemptionChange(
+                "mUST",
+                at_round=change_round,
+                base_pool_usd=BASE_POOL_SDR_1164 * SDR_USD / SCALE,
+                pool_recovery_blocks=RECOVERY_BLOCKS_1164,
+            ),
+        ),
         params=ModelParams(round_seconds=3600, max_rounds=ROUNDS_PER_DAY * len(days)),
     )
     result = propagate(base, scenario, seed=seed, allow_unconverged=True)
@@ -116,9 +155,23 @@ def run(base: Dataset, seed: int | None = None) -> Backtest:
                 "mLUNA market value / mUST supply", "1.5 at the start", "docs/sample-world.md"
             ),
             Parameter(
-                "redemption capacity",
-                "1.5 % of supply a day; spread 0.5 %",
-                "Terra market module before 2022-05-11 (docs/sample-world.md)",
+                "market module, to 2022-05-10",
+                f"virtual pool BasePool {BASE_POOL_SDR / 1e6:.0f} M SDR / {SCALE} at "
+                f"{SDR_USD} USD per SDR, PoolRecoveryPeriod {RECOVERY_BLOCKS} blocks, "
+                f"MinStabilitySpread {MIN_SPREAD:.1%}, blocks of {BLOCK_SECONDS:.2f} s",
+                "Terra columbus-5 parameters (proposal 1164's text; proposals 11, 12 for the "
+                "spread); block rate 4,656,810 a year (Anchor forum, May 2022); an input",
+            ),
+            Parameter(
+                f"market module, from {CHANGE_DAY}",
+                f"BasePool {BASE_POOL_SDR_1164 / 1e6:.0f} M SDR / {SCALE}, PoolRecoveryPeriod "
+                f"{RECOVERY_BLOCKS_1164} blocks",
+                "Terra governance proposal 1164 (observed; a scheduled redemption change)",
+            ),
+            Parameter(
+                "mLUNA reference",
+                "market value over supply; value scales with the mUST holders still hold",
+                "contagion.stablecoins.governance_reference",
             ),
             Parameter("holder run", "AlgorithmicParams defaults", "contagion.stablecoins"),
             Parameter("round", "1 hour, 24 rounds a day", "choice: a daily series"),
@@ -145,19 +198,22 @@ def run(base: Dataset, seed: int | None = None) -> Backtest:
         ),
         limitations=(
             (
-                "The model does not reproduce the spiral: after the trigger, redemption burns "
-                "mUST and mints mLUNA only up to the daily capacity (1.5 % of supply), so "
-                "mLUNA's market value stays above the coin supply for days and the holder run "
-                f"stays in its covered, slow regime; mUST ends at {m_ust[-1]:.2f} against the "
-                f"observed {obs[-1]:.2f}."
+                "The model does not reproduce UST's fall: Terra's virtual pool lets arbitrage "
+                "burn mUST as fast as the discount allows, minting mLUNA that collapses within "
+                "days (as LUNA did), but the arbitrage is taken as profitable whenever the "
+                "pool's marginal spread is below mUST's discount: the cost of selling the "
+                "minted mLUNA into a vanishing market is not in that condition, so arbitrage "
+                "keeps buying mUST near 0.9 until its supply is burned, where in May 2022 it "
+                "stopped and UST fell; mUST ends at "
+                f"{m_ust[-1]:.2f} against the observed {obs[-1]:.2f}."
                 if not on_time
                 else "The spiral's timing is reproduced; its depth is compared day by day above."
             ),
             "Missing channels that drove the real collapse: LUNA holders selling ahead of the "
             "dilution (the model lowers LUNA only through minting and its market impact), the "
-            "crypto market's fall that week, the Luna Foundation Guard selling its BTC reserve, "
-            "and Terra raising the market module's capacity on 2022-05-11 (293 M to 1.2 B USD a "
-            "day), which accelerated minting.",
+            "crypto market's fall that week and the Luna Foundation Guard selling its BTC "
+            "reserve; the external depth of mLUNA is a fixed USD amount, not one that shrinks "
+            "with its market value.",
             "The run's parameters (AlgorithmicParams) are order-of-magnitude defaults, not "
             "fitted; the backtest leaves them untouched rather than tune them to this event.",
         ),
