@@ -17,18 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import vyper
+from vyper.compiler.settings import Settings
 from web3 import Web3
 
 from contagion.resources import data_text
 
 CONTRACTS = Path(__file__).parent / "contracts"
 E8 = 10**8
+EVM_VERSION = "shanghai"
 
 
 @cache
 def compiled(name: str) -> tuple[list[dict[str, Any]], str]:
     source = (CONTRACTS / f"{name}.vy").read_text()
-    out = vyper.compile_code(source, output_formats=["abi", "bytecode"])
+    # Shanghai: the newest fork both py-evm and ganache 7 run (Vyper 0.4 targets Cancun).
+    out = vyper.compile_code(
+        source, output_formats=["abi", "bytecode"], settings=Settings(evm_version=EVM_VERSION)
+    )
     return out["abi"], out["bytecode"]
 
 
@@ -76,12 +81,12 @@ class _Deployer:
             .transact({"from": self.sender, "gas": 8_000_000})
         )
         receipt = self.w3.eth.wait_for_transaction_receipt(tx)
-        return self.w3.eth.contract(address=receipt.contractAddress, abi=abi)
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=abi)
 
     def send(self, fn: Any) -> None:
         tx = fn.transact({"from": self.sender, "gas": 15_000_000})
         receipt = self.w3.eth.wait_for_transaction_receipt(tx)
-        assert receipt.status == 1
+        assert receipt["status"] == 1
 
 
 _RESERVES = ("WETH", "USDC", "WBTC", "wstETH")
