@@ -347,38 +347,38 @@ class ReferenceLending:
     def _flip_auctions(
         self, market: dict[str, float], params: LendingParams, out: ReferenceRound
     ) -> None:
-        """flip.sol one auction at a time: deal, tick, keepers' tend and dent, zero bids."""
+        """flip.sol one auction at a time: tick, keepers' tend and dent, deal, zero bids."""
         rules = params.flip
         assert rules is not None
         now = params.now_s
         open_auctions = [loan for loan in self.loans.values() if loan.auction_tab > 0]
-        still_open = []
-        for loan in open_auctions:
-            if loan.auction_tic > 0 and (loan.auction_tic <= now or loan.auction_end <= now):
-                self._deal(loan, market, out)
-            else:
-                if loan.auction_tic == 0 and loan.auction_end <= now:
-                    loan.auction_end = now + rules.tau_s  # tick
-                still_open.append(loan)
-        # What each keeper raise needs, in USD, before capacity is shared out.
         wanted = []
-        for loan in still_open:
+        for loan in open_auctions:
+            if loan.auction_tic == 0 and loan.auction_end <= now:
+                loan.auction_end = now + rules.tau_s  # tick
             unit = market[loan.debt_asset]
             bid, tab = loan.auction_bid * unit, loan.auction_tab * unit
             keeper_price = market[loan.auction_asset] * (1 - params.keeper_margin)
-            target = min(tab, loan.auction_collateral * max(keeper_price, 0.0))
+            value = loan.auction_collateral * max(keeper_price, 0.0)
+            target = min(tab, value)
             ok = target > bid and (target >= bid * (1 + rules.beg) or target >= tab)
-            wanted.append((loan, bid, tab, keeper_price, target, target - bid if ok else 0.0))
-        total = sum(w[-1] for w in wanted)
-        share = 1.0 if total <= params.keeper_capacity_usd else params.keeper_capacity_usd / total
-        for loan, bid, tab, keeper_price, target, need in wanted:
+            wanted.append(
+                (loan, bid, tab, keeper_price, value, target, target - bid if ok else 0.0)
+            )
+        # Keepers' capacity goes to the most profitable raises first.
+        ranked = sorted(wanted, key=lambda w: -(w[4] - w[1]) if w[6] > 0 else math.inf)
+        spent = 0.0
+        placed: set[int] = set()
+        for loan, bid, tab, keeper_price, _, target, need in ranked:
             unit = market[loan.debt_asset]
-            new = target if share >= 1.0 else bid + need * share
-            placed = False
+            room = max(params.keeper_capacity_usd - spent, 0.0)
+            spent += need
+            new = target if room >= need else bid + room
             if need > 0 and new > bid and (new >= bid * (1 + rules.beg) or new >= tab):
                 loan.auction_bid = new / unit
                 out.flow[loan.debt_asset] = out.flow.get(loan.debt_asset, 0.0) + (new - bid) / unit
-                bid, placed = new, True
+                bid = new
+                placed.add(id(loan))
             target_lot = tab / keeper_price if keeper_price > 0 else math.inf
             if bid >= tab and target_lot * (1 + rules.beg) <= loan.auction_collateral:
                 # dent: the collateral given up goes back to the vault.
@@ -386,8 +386,14 @@ class ReferenceLending:
                     if p.used:
                         p.collateral += loan.auction_collateral - target_lot
                 loan.auction_collateral = target_lot
-                placed = True
-            if placed or (rules.zero_bidder and loan.auction_tic == 0):
+                placed.add(id(loan))
+        for loan in open_auctions:
+            tic, end, bid_now = loan.auction_tic, loan.auction_end, id(loan) in placed
+            if bid_now:
+                loan.auction_tic = now + rules.ttl_s
+            if tic > 0 and ((tic <= now and not bid_now) or end <= now):
+                self._deal(loan, market, out)
+            elif rules.zero_bidder and tic == 0 and not bid_now:
                 loan.auction_tic = now + rules.ttl_s
 
     def _deal(self, loan: _Loan, market: dict[str, float], out: ReferenceRound) -> None:

@@ -62,11 +62,14 @@ def test_tend_needs_beg_unless_it_reaches_the_tab() -> None:
     assert bool(b.placed) and float(b.bid) == 1_020.0
 
 
-def test_capacity_is_shared_pro_rata_to_what_each_auction_needs() -> None:
-    # Two auctions need 6,000 and 2,000 DAI; keepers have 4,000: half of each.
-    b = flip_bids([0.0, 0.0], [3.0, 1.0], [1e6, 1e6], [2_000.0, 2_000.0], 4_000.0, 0.03)
-    np.testing.assert_allclose(b.bid, [3_000.0, 1_000.0])
-    np.testing.assert_allclose(b.lot, [3.0, 1.0])
+def test_capacity_goes_to_the_most_profitable_auctions_first() -> None:
+    # Surpluses (lot value - bid): 3,000, 6,000 and 1,500 DAI; keepers have 7,000 DAI.
+    # The 6,000 one is bid whole, the 3,000 one gets the 1,000 left (any raise over a 0 bid
+    # meets beg), the last nothing: it keeps its bid of 500.
+    b = flip_bids([0.0, 0.0, 500.0], [1.5, 3.0, 1.0], [1e6, 1e6, 1e6], [2_000.0] * 3, 7_000.0, 0.03)
+    np.testing.assert_allclose(b.bid, [1_000.0, 6_000.0, 500.0])
+    np.testing.assert_array_equal(b.placed, [True, True, False])
+    np.testing.assert_allclose(b.raised, [1_000.0, 6_000.0, 0.0])
     # Lot worth less than the tab: the bid stops at the lot's value, the deficit remains.
     b = flip_bids(0.0, 5.0, 11_300.0, 1_500.0, 1e9, 0.03)
     assert float(b.bid) == 7_500.0 and float(b.lot) == 5.0
@@ -226,9 +229,14 @@ def test_solver_keeper_path_decides_between_zero_bids_and_covered_tabs() -> None
     world = sample_world(positions=2_000, seed=3)
     shock = (PriceShock("ETH", -0.45),)
     bad = {}
-    for label, path in (("absent", (0.0,) * 40), ("present", ())):
+    # Keepers absent for the first 40 rounds (then back at 10 M USD a round), or ample.
+    for label, path, rest in (("absent", (0.0,) * 40, 10e6), ("present", (), 1e12)):
         params = ModelParams(
-            round_seconds=600, cdp_auction="flip", keeper_capacity_path=path, max_rounds=80
+            round_seconds=600,
+            cdp_auction="flip",
+            keeper_capacity_path=path,
+            keeper_capacity_usd=rest,
+            max_rounds=80,
         )
         result = propagate(world, Scenario("flip", shocks=shock, params=params))
         liq = result.liquidations

@@ -202,9 +202,11 @@ def flip_bids(
     """Keepers' ``tend`` and ``dent`` bids in one round on auctions still open to bids.
 
     Keepers value the lot at ``keeper_price`` (DAI per token: the market less their margin).
-    In ``tend`` they raise the bid towards ``min(tab, lot * keeper_price)``; the raises of all
-    auctions share ``capacity`` (DAI of new bids keepers can place this round), pro rata to
-    what each needs, and a raise is placed only if it satisfies ``beg`` (or reaches the tab).
+    In ``tend`` they raise the bid towards ``min(tab, lot * keeper_price)``. ``capacity`` is
+    the DAI of new bids keepers can place this round (their capital and the transactions they
+    get mined); they spend it on the most profitable auctions first (largest surplus
+    ``lot * keeper_price - bid``), the marginal one gets what is left, the rest gets nothing.
+    A raise is placed only if it satisfies ``beg`` (or reaches the tab).
     Where the tab is bid, competition in ``dent`` takes the lot down to what the tab buys
     at ``keeper_price`` if that is at least ``beg`` below the current lot (a dent pays the tab
     to the previous bidder: keepers' capital changes hands, no new capital is needed).
@@ -227,12 +229,16 @@ def flip_bids(
     b, q, t, kp = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (bid, lot, tab, keeper_price))
     )
-    target = np.minimum(t, q * np.maximum(kp, 0.0))
+    value = q * np.maximum(kp, 0.0)
+    target = np.minimum(t, value)
     step_ok = (target > b) & ((target >= b * (1.0 + beg)) | (target >= t))
     need = np.where(step_ok, target - b, 0.0)
-    total = float(need.sum())
-    share = 1.0 if total <= capacity else max(capacity, 0.0) / total
-    new = np.where(share >= 1.0, target, b + need * share)
+    order = np.argsort(-np.where(step_ok, value - b, -np.inf).ravel(), kind="stable")
+    ranked_need = need.ravel()[order]
+    spent = np.empty(need.size)
+    spent[order] = np.concatenate(([0.0], np.cumsum(ranked_need)[:-1]))
+    room = np.clip(max(capacity, 0.0) - spent.reshape(need.shape), 0.0, None)
+    new = np.where(room >= need, target, b + room)
     tend = step_ok & (new > b) & ((new >= b * (1.0 + beg)) | (new >= t))
     bid_after = np.where(tend, new, b)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -550,9 +550,13 @@ def _flip_auctions(
     rules: FlipRules,
     flow: FloatArray,
 ) -> Liquidations:
-    """One round of ``Flipper`` auctions at ``params.now_s``: ``deal`` what has expired,
-    ``tick`` what ended without a bid, keepers ``tend``/``dent`` within their capacity, then
-    the zero bidder bids 0 DAI on every auction still without a bid.
+    """One round of ``Flipper`` auctions ending at ``params.now_s``.
+
+    In order: ``tick`` restarts what ended without a bid; keepers ``tend`` and ``dent``
+    within their capacity; ``deal`` settles what expired (``tic``) or ended (``end``) without
+    a new bid; the zero bidder bids 0 DAI on every auction still without a bid. A round is
+    the interval up to ``now``: keepers acting in it act before the bids expiring in it, so
+    a bid stands against keepers for between ``ttl`` and ``ttl`` plus one round.
 
     The winner of a dealt lot sells it (sell flow of the collateral); keepers buy the DAI
     they bid as they raise it (buy flow of the debt asset).
@@ -563,9 +567,31 @@ def _flip_auctions(
     now = params.now_s
     coll_asset, debt_asset = book.loan_collateral_debt_asset
     ca, da = coll_asset[loans], debt_asset[loans]
+    # tick: an auction past its end without a bid starts again.
+    restart = (s.auction_tic[loans] == 0) & (s.auction_end[loans] <= now)
+    s.auction_end[loans[restart]] = now + rules.tau_s
+    # tend and dent by keepers, priced in USD so that one capacity covers every debt asset.
+    unit = pm[da]
+    bids = flip_bids(
+        s.auction_bid[loans] * unit,
+        s.auction_collateral[loans],
+        s.auction_tab[loans] * unit,
+        pm[ca] * (1.0 - params.keeper_margin),
+        params.keeper_capacity_usd,
+        rules.beg,
+    )
+    s.auction_bid[loans] = np.where(bids.placed, bids.bid / unit, s.auction_bid[loans])
+    s.auction_collateral[loans] = bids.lot
+    np.add.at(flow, da, bids.raised / unit)
+    back = np.zeros(book.n_loans)
+    back[loans] = bids.returned
+    back_pos = book.positions_of(loans[bids.returned > 0])
+    back_pos = back_pos[book.used[back_pos]]
+    s.collateral[back_pos] += back[book.loan[back_pos]]
     tic, end = s.auction_tic[loans], s.auction_end[loans]
-    # deal: the last bid has expired or the auction has ended (flip.sol ``deal``).
-    dealt = (tic > 0) & ((tic <= now) | (end <= now))
+    s.auction_tic[loans[bids.placed]] = now + rules.ttl_s
+    # deal: the last bid expired with no new one, or the auction ended (flip.sol ``deal``).
+    dealt = (tic > 0) & (((tic <= now) & ~bids.placed) | (end <= now))
     d_loans, d_ca, d_da = loans[dealt], ca[dealt], da[dealt]
     lot, bid = s.auction_collateral[d_loans], s.auction_bid[d_loans]
     np.add.at(flow, d_ca, -lot)
@@ -580,30 +606,10 @@ def _flip_auctions(
         s.auction_end,
     ):
         closed[d_loans] = 0.0
-    # tick: an auction past its end without a bid starts again.
-    o_loans, o_ca, o_da = loans[~dealt], ca[~dealt], da[~dealt]
-    restart = (s.auction_tic[o_loans] == 0) & (s.auction_end[o_loans] <= now)
-    s.auction_end[o_loans[restart]] = now + rules.tau_s
-    # tend and dent by keepers, priced in USD so that one capacity covers every debt asset.
-    unit = pm[o_da]
-    bids = flip_bids(
-        s.auction_bid[o_loans] * unit,
-        s.auction_collateral[o_loans],
-        s.auction_tab[o_loans] * unit,
-        pm[o_ca] * (1.0 - params.keeper_margin),
-        params.keeper_capacity_usd,
-        rules.beg,
-    )
-    s.auction_bid[o_loans] = np.where(bids.placed, bids.bid / unit, s.auction_bid[o_loans])
-    s.auction_collateral[o_loans] = bids.lot
-    np.add.at(flow, o_da, bids.raised / unit)
-    back = np.zeros(book.n_loans)
-    back[o_loans] = bids.returned
-    back_pos = book.positions_of(o_loans[bids.returned > 0])
-    back_pos = back_pos[book.used[back_pos]]
-    s.collateral[back_pos] += back[book.loan[back_pos]]
-    placed = bids.placed | (rules.zero_bidder & (s.auction_tic[o_loans] == 0))
-    s.auction_tic[o_loans[placed]] = now + rules.ttl_s
+    # The zero bidder takes every auction nobody has bid on.
+    if rules.zero_bidder:
+        unbid = loans[~dealt & ~bids.placed & (tic == 0)]
+        s.auction_tic[unbid] = now + rules.ttl_s
     zero = bid <= 0
     return Liquidations(
         kind=np.where(zero, KIND_ZERO_BID, KIND_AUCTION).astype(np.int64),
