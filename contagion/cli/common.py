@@ -9,6 +9,7 @@ needs rather than every flag.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from contagion.dataset import Dataset
 from contagion.exceptions import ContagionError
 
 if TYPE_CHECKING:
+    from contagion.result import PropagationResult
     from contagion.scenario import Scenario
 
 __all__ = [
@@ -30,9 +32,12 @@ __all__ = [
     "EXIT_UNCONVERGED",
     "DatasetSource",
     "ErrorExitGroup",
+    "Output",
     "ScenarioChoice",
     "dataset_options",
+    "exit_if_unsettled",
     "open_dataset",
+    "output_options",
     "scenario_options",
     "stderr",
     "stdout",
@@ -208,6 +213,35 @@ class ScenarioChoice:
         parsed = tuple(parse_shock(x) for x in self.shocks)
         return Scenario(name=" ".join(self.shocks), shocks=parsed)
 
+    def run(self, dataset: Dataset) -> PropagationResult:
+        """Propagate the chosen scenario through ``dataset`` (an unsettled run is returned,
+        marked; see :func:`exit_if_unsettled`)."""
+        from contagion.propagate import propagate
+
+        scenario = self.scenario()
+        with step(f"propagating {scenario.name!r}"):
+            return propagate(
+                dataset,
+                scenario,
+                max_rounds=self.max_rounds,
+                tol=self.tol,
+                seed=self.run_seed,
+                allow_unconverged=True,
+            )
+
+
+def exit_if_unsettled(result: PropagationResult, what: str = "") -> None:
+    """Say so and exit with status 3 when ``result`` reached its round limit unsettled."""
+    if result.converged:
+        return
+    stderr.print(
+        f"[bold yellow]not settled:[/] the run reached {result.rounds} rounds with prices "
+        f"still moving ({result.last_price_change:.3g} in the last round){what}",
+        markup=True,
+        highlight=False,
+    )
+    sys.exit(EXIT_UNCONVERGED)
+
 
 _SCENARIO_KEYS = ("shocks", "scenario_file", "example", "max_rounds", "tol", "run_seed")
 
@@ -253,3 +287,55 @@ def scenario_options(func: F) -> F:
     for option in options:
         wrapped = option(wrapped)
     return wrapped
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where and how a command prints its result: ``--format table|json|markdown`` and
+    ``--out FILE``."""
+
+    fmt: str = "table"
+    out: Path | None = None
+
+    def emit(
+        self,
+        table: Callable[[], None],
+        json_text: Callable[[], str],
+        markdown: Callable[[], str],
+    ) -> None:
+        """Print the table, or write JSON / Markdown to the terminal or (atomically) to
+        ``--out``; a table asked for in a file is written as Markdown."""
+        from contagion._atomic import atomic_write_text
+
+        if self.fmt == "table" and self.out is None:
+            table()
+            return
+        text = json_text() if self.fmt == "json" else markdown()
+        if not text.endswith("\n"):
+            text += "\n"
+        if self.out is None:
+            click.echo(text, nl=False)
+            return
+        with step(f"writing {self.out}"):
+            atomic_write_text(self.out, text)
+
+
+def output_options(func: F) -> F:
+    """``--format table|json|markdown`` and ``--out FILE``, passed to the command as
+    ``output: Output``."""
+    wrapped = _collapse(func, ("fmt", "out"), "output", Output)
+    wrapped = click.option(
+        "--out",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Write the output to FILE (atomically) instead of the terminal; a table is "
+        "written as Markdown.",
+    )(wrapped)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json", "markdown"]),
+        default="table",
+        show_default=True,
+        help="Output: a table on the terminal, JSON or Markdown.",
+    )(wrapped)

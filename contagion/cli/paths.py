@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from contagion._atomic import atomic_write_text
 from contagion.cli.common import (
-    EXIT_UNCONVERGED,
     DatasetSource,
+    Output,
     ScenarioChoice,
     dataset_options,
+    exit_if_unsettled,
     open_dataset,
+    output_options,
     scenario_options,
-    stderr,
     stdout,
     step,
     usd,
@@ -47,28 +45,13 @@ __all__ = ["paths"]
     show_default=True,
     help="Leave out paths carrying less than this share of the total loss.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "markdown"]),
-    default="table",
-    show_default=True,
-    help="Output: a table on the terminal, JSON or Markdown.",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Write the output to FILE (atomically) instead of the terminal; a table is "
-    "written as Markdown.",
-)
+@output_options
 @dataset_options
 def paths(
     choice: ScenarioChoice,
     top: int,
     min_share: float,
-    fmt: str,
-    out: Path | None,
+    output: Output,
     source: DatasetSource,
 ) -> None:
     """Rank the contagion paths from a shock to the losses it caused.
@@ -89,38 +72,13 @@ def paths(
       contagion paths --scenario my-scenario.toml --dataset world --format json
     """
     from contagion.paths import path_labels, rank_paths
-    from contagion.propagate import propagate
 
-    scenario = choice.scenario()
     dataset = open_dataset(source)
-    with step(f"propagating {scenario.name!r}"):
-        result = propagate(
-            dataset,
-            scenario,
-            max_rounds=choice.max_rounds,
-            tol=choice.tol,
-            seed=choice.run_seed,
-            allow_unconverged=True,
-        )
+    result = choice.run(dataset)
     with step("tracing losses to the shock"):
         ranking = rank_paths(result, k=top, min_share=min_share, labels=path_labels(dataset))
-    if fmt == "table" and out is None:
-        _print_table(ranking)
-    else:
-        text = ranking.to_json() + "\n" if fmt == "json" else ranking.to_markdown()
-        if out is None:
-            click.echo(text, nl=False)
-        else:
-            with step(f"writing {out}"):
-                atomic_write_text(out, text)
-    if not result.converged:
-        stderr.print(
-            f"[bold yellow]not settled:[/] the run reached {result.rounds} rounds; the paths "
-            "cover the losses so far",
-            markup=True,
-            highlight=False,
-        )
-        sys.exit(EXIT_UNCONVERGED)
+    output.emit(lambda: _print_table(ranking), ranking.to_json, ranking.to_markdown)
+    exit_if_unsettled(result, "; the paths cover the losses so far")
 
 
 def _print_table(ranking: PathRanking) -> None:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from contagion._atomic import atomic_write_text
-from contagion.cli.common import DatasetSource, dataset_options, open_dataset, stdout, step, usd
+from contagion.cli.common import (
+    DatasetSource,
+    Output,
+    dataset_options,
+    open_dataset,
+    output_options,
+    stdout,
+    step,
+    usd,
+)
 
 if TYPE_CHECKING:
     from contagion.scores import DependencyScores
@@ -41,21 +48,7 @@ __all__ = ["score"]
     show_default=True,
     help="How many components to show, most depended upon first.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "markdown"]),
-    default="table",
-    show_default=True,
-    help="Output: a table on the terminal, JSON (every score and part) or Markdown.",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Write the output to FILE (atomically) instead of the terminal; a table is "
-    "written as Markdown.",
-)
+@output_options
 @click.option(
     "--run-seed", type=int, default=0, show_default=True, help="Seed of the scenario batch."
 )
@@ -64,8 +57,7 @@ def score(
     simulated: bool,
     shock: float,
     top: int,
-    fmt: str,
-    out: Path | None,
+    output: Output,
     run_seed: int,
     source: DatasetSource,
 ) -> None:
@@ -92,17 +84,11 @@ def score(
     what = "static and simulated scores" if simulated else "static scores"
     with step(f"computing {what}"):
         scores = score_dependencies(dataset, shock=shock, seed=run_seed, simulate=simulated)
-    if fmt == "table" and out is None:
-        _print_table(scores, top)
-        return
-    text = (
-        json.dumps(scores.to_dict(), indent=1) + "\n" if fmt == "json" else _markdown(scores, top)
+    output.emit(
+        lambda: _print_table(scores, top),
+        lambda: json.dumps(scores.to_dict(), indent=1),
+        lambda: _markdown(scores, top),
     )
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        with step(f"writing {out}"):
-            atomic_write_text(out, text)
 
 
 def _top_parts(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +12,12 @@ from rich.text import Text
 
 from contagion._atomic import atomic_dir
 from contagion.cli.common import (
-    EXIT_UNCONVERGED,
     DatasetSource,
     ScenarioChoice,
     dataset_options,
+    exit_if_unsettled,
     open_dataset,
     scenario_options,
-    stderr,
     stdout,
     step,
     usd,
@@ -57,35 +55,18 @@ def shock(
       contagion shock --scenario my-scenario.toml --dataset world
     """
     from contagion.data.scenarios import load_example, names
-    from contagion.propagate import propagate
 
     if list_examples:
         for name in names():
             stdout.print(Text(f"{name}: {load_example(name).description}"))
         return
-    scenario = choice.scenario()
-    dataset = open_dataset(source)
-    with step(f"propagating {scenario.name!r}"):
-        result = propagate(
-            dataset,
-            scenario,
-            max_rounds=choice.max_rounds,
-            tol=choice.tol,
-            seed=choice.run_seed,
-            allow_unconverged=True,
-        )
+    choice.scenario()  # a bad scenario fails before the dataset is built
+    result = choice.run(open_dataset(source))
     if out is not None:
         with step(f"writing {out}"):
             _write_result(out, result)
     _print_result(result)
-    if not result.converged:
-        stderr.print(
-            f"[bold yellow]not settled:[/] the run reached {result.rounds} rounds with prices "
-            f"still moving ({result.last_price_change:.3g} in the last round)",
-            markup=True,
-            highlight=False,
-        )
-        sys.exit(EXIT_UNCONVERGED)
+    exit_if_unsettled(result)
 
 
 def _write_result(out: Path, result: Any) -> None:
