@@ -286,10 +286,12 @@ _LIMITATIONS = """## Known limitations
 - **Worlds.** Only the 2021 Uniswap replay runs on observed state. The other backtests run on
   the embedded 2023-10-31 world or worlds derived from it (stated in each section): positions
   are synthetic, shaped to public totals, so liquidation volumes are indicative.
-- **Mechanisms the model lacks**, each the cause of a miss above: Maker's 2020 zero-DAI bids
-  (Black Thursday's bad debt), holders selling a governance token ahead of dilution and
-  changes to Terra's parameters during the run (UST), flight from one stablecoin to another
-  (DAI minted in March 2023), liquidity providers entering and leaving pools (2021 reserves).
+- **Mechanisms the model lacks or simplifies**, each the cause of a miss above: Maker's 2020
+  auctions run one lot per vault (the Cat cut vaults into lots of at most 50 ETH) and vault
+  owners do not top up while the OSM lags (Black Thursday's bad debt overshoots); Terra's
+  redemption arbitrage does not price the selling of the minted LUNA into a vanishing market,
+  so it keeps supporting UST (no spiral); no flight from one stablecoin to another (DAI minted
+  in March 2023); no liquidity providers entering and leaving pools (2021 reserves).
 - **No per-event tuning.** Every model parameter is at its default; event inputs (supplies,
   backing, keeper capacities, triggers) are cited or named as assumptions in each section.
 - **Sensitivity** is one-at-a-time: interactions between parameters are not measured.

@@ -9,7 +9,15 @@ from contagion.lending.aave import (
     aave_health_factor,
     aave_liquidation,
 )
-from contagion.lending.cdp import CdpLiquidation, cdp_is_unsafe, cdp_liquidation
+from contagion.lending.cdp import (
+    CdpLiquidation,
+    FlipBids,
+    FlipRules,
+    cdp_is_unsafe,
+    cdp_liquidation,
+    flip_bids,
+    flip_deficit,
+)
 from contagion.lending.compound import (
     CometAbsorb,
     comet_absorb,
@@ -24,6 +32,8 @@ __all__ = [
     "AaveLiquidation",
     "CdpLiquidation",
     "CometAbsorb",
+    "FlipBids",
+    "FlipRules",
     "aave_close_factor",
     "aave_health_factor",
     "aave_liquidation",
@@ -32,4 +42,6 @@ __all__ = [
     "comet_absorb",
     "comet_is_liquidatable",
     "comet_store_front_price",
+    "flip_bids",
+    "flip_deficit",
 ]
