@@ -58,11 +58,26 @@ def test_demo_prints_summary_and_writes_outputs(tmp_path: Path) -> None:
     assert load_dataset(out / "dataset").row_counts()["lending_positions"] > 2000
 
 
-@pytest.mark.parametrize("name", list_queries())
-def test_every_shipped_query_runs_from_the_cli(world: Path, name: str) -> None:
-    proc = run("query", name, "--dataset", str(world), "--format", "json")
+# Every shipped query runs in process on the sample world and an empty dataset
+# (tests/test_analysis_queries.py); here the analysis queries run as a user types them.
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("liquidation_ladder", ("-p", "asset=ETH")),
+        ("shallow_pools", ("-p", "shock=-0.3")),
+        ("gex_by_strike", ("-p", "underlying=BTC")),
+        ("largest_positions", ("-p", "max_distance=0.1")),
+        ("multi_protocol_accounts", ()),
+        ("shared_oracles", ()),
+    ],
+)
+def test_analysis_queries_run_from_the_cli(world: Path, name: str, params: tuple[str, ...]) -> None:
+    assert name in list_queries()
+    proc = run("query", name, *params, "--dataset", str(world), "--format", "json")
     assert proc.returncode == 0, proc.stderr
-    assert isinstance(json.loads(proc.stdout), list)
+    rows = json.loads(proc.stdout)
+    assert isinstance(rows, list)
+    assert rows, f"{name} returned no rows on the sample world"
 
 
 def test_query_formats(world: Path, tmp_path: Path) -> None:
