@@ -1,11 +1,11 @@
-"""Run the benchmarks: ``python -m benchmarks [--only graph|propagate] [--repeat N]``."""
+"""Run the benchmarks: ``python -m benchmarks [--only graph|propagate|indexers] [--repeat N]``."""
 
 from __future__ import annotations
 
 import argparse
 import platform
 
-from benchmarks import bench_graph, bench_propagate
+from benchmarks import bench_graph, bench_indexers, bench_propagate
 
 
 def main() -> None:
@@ -15,9 +15,12 @@ def main() -> None:
         "--positions", type=int, default=1_000_000, help="lending positions in the benchmark world"
     )
     parser.add_argument(
-        "--only", choices=["graph", "propagate"], default=None, help="run one benchmark"
+        "--only", choices=["graph", "propagate", "indexers"], default=None, help="run one benchmark"
     )
     parser.add_argument("--batch", type=int, default=1_000, help="scenarios in the batch benchmark")
+    parser.add_argument(
+        "--accounts", type=int, default=1_000, help="extra Aave borrowers in the indexer benchmark"
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, "
@@ -27,6 +30,8 @@ def main() -> None:
         bench_graph.run(positions=args.positions, repeat=args.repeat)
     if args.only in (None, "propagate"):
         bench_propagate.run(positions=args.positions, repeat=args.repeat, batch=args.batch)
+    if args.only in (None, "indexers"):
+        bench_indexers.run(accounts=args.accounts)
 
 
 if __name__ == "__main__":

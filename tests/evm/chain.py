@@ -83,8 +83,8 @@ class _Deployer:
         receipt = self.w3.eth.wait_for_transaction_receipt(tx)
         return self.w3.eth.contract(address=receipt["contractAddress"], abi=abi)
 
-    def send(self, fn: Any) -> None:
-        tx = fn.transact({"from": self.sender, "gas": 15_000_000})
+    def send(self, fn: Any, gas: int = 15_000_000) -> None:
+        tx = fn.transact({"from": self.sender, "gas": gas})
         receipt = self.w3.eth.wait_for_transaction_receipt(tx)
         assert receipt["status"] == 1
 
@@ -306,3 +306,19 @@ def shared_chain() -> FixtureChain:
     from web3 import EthereumTesterProvider
 
     return build_chain(Web3(EthereumTesterProvider()))
+
+
+def add_borrowers(fc: FixtureChain, n: int, *, per_tx: int = 100) -> list[str]:
+    """Add ``n`` Aave accounts in bulk (``supplyMany`` / ``borrowMany``, ``per_tx`` accounts
+    per transaction): each supplies 10 WETH and borrows 9,000 USDC (two positions each,
+    health factor 10 * 1500 * 0.83 / 9000 = 1.38 at the post-crash WETH price)."""
+    d = _Deployer(fc.w3)
+    pool = fc.contract("AavePool", fc.pool)
+    users = [_user(100_000 + len(fc.users) + i) for i in range(n)]
+    for start in range(0, n, per_tx):
+        chunk = users[start : start + per_tx]
+        weth, usdc = [10 * 10**18] * len(chunk), [9_000 * 10**6] * len(chunk)
+        d.send(pool.functions.supplyMany(fc.tokens["WETH"], chunk, weth), gas=55_000_000)
+        d.send(pool.functions.borrowMany(fc.tokens["USDC"], chunk, usdc), gas=55_000_000)
+    fc.users.extend(users)
+    return users
