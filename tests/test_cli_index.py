@@ -4,6 +4,7 @@ input with exit status 2 and a clear message."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -77,18 +78,31 @@ def _comet(
     )
 
 
-def test_index_writes_the_dataset_and_never_prints_the_key(
-    chain: FixtureChain, node: FaultProxy, tmp_path: Path
-) -> None:
-    proc = _comet(chain, node, tmp_path / "ds")
+@pytest.fixture(scope="module")
+def clean_run(
+    chain: FixtureChain, node: FaultProxy, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("clean") / "ds"
+    proc = _comet(chain, node, out)
     assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_index_writes_the_dataset_and_never_prints_the_key(
+    chain: FixtureChain,
+    node: FaultProxy,
+    clean_run: tuple[Path, subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    out, proc = clean_run
     assert SECRET not in proc.stdout + proc.stderr and "/v3/***" in proc.stderr
     assert "lending_positions" in proc.stdout and "0 mismatched" in proc.stderr
-    ds = load_dataset(tmp_path / "ds")
+    ds = load_dataset(out)
     accounts = set(ds.table("lending_positions").column("account").to_pylist())
     assert len(accounts) == len(chain.comet_users)  # 11 borrowers left and the lender
-    assert not (tmp_path / "ds" / ".checkpoint").exists()
-    # Another source merges into the same folder.
+    assert not (out / ".checkpoint").exists()
+    # Another source merges into a copy of the folder.
+    shutil.copytree(out, tmp_path / "ds")
     proc = run("deribit", "--file", str(CSV), "--out", str(tmp_path / "ds"))
     assert proc.returncode == 0, proc.stderr
     merged = load_dataset(tmp_path / "ds")
@@ -97,10 +111,12 @@ def test_index_writes_the_dataset_and_never_prints_the_key(
 
 
 def test_a_run_stopped_by_its_budget_resumes_to_the_same_rows(
-    chain: FixtureChain, node: FaultProxy, tmp_path: Path
+    chain: FixtureChain,
+    node: FaultProxy,
+    clean_run: tuple[Path, subprocess.CompletedProcess[str]],
+    tmp_path: Path,
 ) -> None:
-    clean = _comet(chain, node, tmp_path / "clean")
-    assert clean.returncode == 0, clean.stderr
+    clean_out, clean = clean_run
     first = _comet(chain, node, tmp_path / "ds", "--max-requests", "12")
     assert first.returncode == 2 and "request budget of 12 used up" in first.stderr
     assert "Traceback" not in first.stderr and SECRET not in first.stderr
@@ -113,7 +129,7 @@ def test_a_run_stopped_by_its_budget_resumes_to_the_same_rows(
         return int(line.split()[0].replace(",", ""))
 
     assert requests(second) < requests(clean)
-    a = load_dataset(tmp_path / "clean").table("lending_positions").sort_by("account")
+    a = load_dataset(clean_out).table("lending_positions").sort_by("account")
     b = load_dataset(tmp_path / "ds").table("lending_positions").sort_by("account")
     assert a.equals(b)
 
