@@ -215,21 +215,47 @@ def chains_rows(meta: Meta) -> pa.Table:
     return rows_table("chains", [meta.row(name=chain_name(meta.chain_id), native_symbol="ETH")])
 
 
+# Tables whose rows an indexer run states completely for what it indexed: a run that writes
+# a protocol (or pool) replaces all of that protocol's (pool's) rows, so a position closed or
+# a tick uninitialised since an earlier run does not linger. (table -> column, and the table
+# and column of the run's new rows that say what it indexed.)
+_SCOPED = {
+    "lending_positions": ("protocol_id", "protocols", "protocol_id"),
+    "lending_markets": ("protocol_id", "protocols", "protocol_id"),
+    "oracle_usage": ("protocol_id", "protocols", "protocol_id"),
+    "option_series": ("protocol_id", "protocols", "protocol_id"),
+    "pool_ticks": ("pool_id", "pools", "pool_id"),
+}
+
+
 def merge_tables(existing: Dataset | None, new: Mapping[str, pa.Table]) -> dict[str, pa.Table]:
-    """``existing`` tables with ``new`` rows added; a new row replaces the row of its key."""
+    """``existing`` tables with ``new`` rows added; a new row replaces the row of its key.
+
+    For the tables in ``_SCOPED``, every existing row of a protocol (pool) that ``new``
+    indexes is replaced, not only the rows of the same key.
+    """
     merged: dict[str, pa.Table] = {}
     for name, spec in TABLES.items():
         old = existing.table(name) if existing is not None else spec.schema.empty_table()
         add = new.get(name)
-        if add is None or add.num_rows == 0:
-            merged[name] = old
-            continue
+        if add is None:
+            add = spec.schema.empty_table()
         add = add.select(spec.column_names).cast(spec.schema)
         new_keys = set(zip(*(add.column(k).to_pylist() for k in spec.key), strict=True))
-        old_keys = zip(*(old.column(k).to_pylist() for k in spec.key), strict=True)
-        keep = pa.array([k not in new_keys for k in old_keys], type=pa.bool_())
-        kept = old.filter(keep) if old.num_rows else old
-        merged[name] = pa.concat_tables([kept, add])
+        keep = [
+            k not in new_keys
+            for k in zip(*(old.column(k).to_pylist() for k in spec.key), strict=True)
+        ]
+        scope = _SCOPED.get(name)
+        if scope is not None and scope[1] in new:
+            column, parent, parent_column = scope
+            replaced = set(new[parent].column(parent_column).to_pylist())
+            keep = [
+                k and v not in replaced
+                for k, v in zip(keep, old.column(column).to_pylist(), strict=True)
+            ]
+        kept = old.filter(pa.array(keep, type=pa.bool_())) if old.num_rows else old
+        merged[name] = pa.concat_tables([kept, add]) if add.num_rows else kept
     return merged
 
 

@@ -184,3 +184,26 @@ def test_pool_addresses_are_checked(chain: FixtureChain) -> None:
         index_uniswap_v2(_ctx(chain), pairs=["0x1234"])
     with pytest.raises(IndexerError, match=r"(getReserves|token0)\(\) on pair"):
         index_uniswap_v2(_ctx(chain), pairs=[chain.curve_pool])
+
+
+def test_a_rerun_replaces_the_protocols_rows_it_indexes(
+    comet_tables: dict[str, pa.Table], tmp_path: Path
+) -> None:
+    from indexers.deribit import import_deribit
+
+    csv = Path(__file__).resolve().parents[2] / "shared" / "data" / "deribit"
+    csv = csv / "btc-options-2020-05-14.csv"
+    write_tables(tmp_path / "ds", comet_tables)
+    if csv.exists():
+        write_tables(tmp_path / "ds", import_deribit(csv))
+    # The same market read again with one position closed: its row must go, not linger.
+    positions = comet_tables["lending_positions"]
+    later = {**comet_tables, "lending_positions": positions.slice(1)}
+    ds = write_tables(tmp_path / "ds", later)
+    assert ds.table("lending_positions").num_rows == positions.num_rows - 1
+    closed = positions.slice(0, 1).to_pylist()[0]
+    assert (closed["account"], closed["asset_id"]) not in {
+        (p["account"], p["asset_id"]) for p in ds.table("lending_positions").to_pylist()
+    }
+    # Rows of what this run did not index are kept.
+    assert ds.table("option_series").num_rows == (310 if csv.exists() else 0)
