@@ -19,7 +19,7 @@ def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=1_000, help="scenarios in the batch benchmark")
     parser.add_argument(
-        "--accounts", type=int, default=1_000, help="extra Aave borrowers in the indexer benchmark"
+        "--accounts", type=int, default=1_500, help="extra Aave borrowers in the indexer benchmark"
     )
     args = parser.parse_args()
     print(

@@ -28,7 +28,7 @@ def _nonzero(values: tuple[object, ...]) -> int:
     return int(any(values[:3]))
 
 
-def run(accounts: int = 1_000, batch_size: int = 500) -> dict[str, float]:
+def run(accounts: int = 1_500, batch_size: int = 500) -> dict[str, float]:
     """Deploy, add ``accounts`` borrowers, time both readers; print and return the figures."""
     sys.path.insert(0, str(ROOT / "tests"))
     from evm.chain import add_borrowers, build_chain
