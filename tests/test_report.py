@@ -423,3 +423,29 @@ def test_report_command_bad_input_exits_2_and_writes_nothing(tmp_path: Path) -> 
     assert proc.returncode == 2
     assert "NOPE" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_sensitivity_section_shows_a_tornado_per_output(ctx: ReportContext) -> None:
+    from dataclasses import replace
+
+    from contagion.sensitivity import OUTPUTS, sensitivity
+
+    tornado = sensitivity(
+        ctx.engine,
+        ctx.result.scenario,
+        parameters={"external_depth_scale": (0.5, 1.0, 2.0), "iv_response": (0.0, 0.5, 1.0)},
+    )
+    built = build_report(replace(ctx, sensitivity=tornado))
+    section = next(s for s in built.sections if s.key == "sensitivity")
+    assert [t.title for t in section.tables] == list(OUTPUTS)
+    assert len(section.figures) == len(OUTPUTS)
+    for table in section.tables:
+        rows = tornado.frame[tornado.frame["output"] == table.title]
+        assert list(table.frame["parameter"]) == list(rows["parameter"])
+        assert list(table.frame["swing"]) == pytest.approx(list(rows["swing"]))
+    html = render_html(built)
+    assert 'id="sensitivity"' in html
+    assert html.count("<svg") >= len(OUTPUTS)
+    assert "external\\_depth\\_scale" in render_markdown(built)
+    # Not computed: the section is left out rather than shown empty.
+    assert "sensitivity" not in [s.key for s in build_report(ctx).sections]

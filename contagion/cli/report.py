@@ -3,7 +3,6 @@ report; :func:`run_report` is shared with ``contagion demo --out``."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,12 @@ import click
 from rich.text import Text
 
 from contagion.cli.common import (
-    EXIT_UNCONVERGED,
     DatasetSource,
     ScenarioChoice,
     dataset_options,
+    exit_if_unsettled,
     open_dataset,
     scenario_options,
-    stderr,
     stdout,
     step,
     usd,
@@ -79,6 +77,7 @@ def run_report(
     max_rounds: int | None = None,
     tol: float | None = None,
     subtitle: str = "",
+    sensitivity: bool = False,
 ) -> Any:
     """Collect, build and write a report (defaults: the report package's scenario set;
     ``scores=-1``: its default number of simulated components, None: no scores)."""
@@ -102,6 +101,7 @@ def run_report(
             seed=seed,
             max_rounds=max_rounds,
             tol=tol,
+            sensitivity=sensitivity,
         )
     with step("drawing the report"):
         built = rp.build_report(ctx)
@@ -160,6 +160,13 @@ def run_report(
     "components of each kind.",
 )
 @click.option(
+    "--sensitivity",
+    is_flag=True,
+    help="Add the sensitivity section: the scenario rerun at the low and high value of each "
+    "uncertain parameter (external depth, liquidator capacity, IV response, dealer sign, "
+    "oracle lag), as tornado tables and charts (ten more runs).",
+)
+@click.option(
     "--paths",
     type=click.IntRange(min=1),
     default=10,
@@ -175,6 +182,7 @@ def report(
     no_stress: bool,
     no_mitigations: bool,
     scores_text: str,
+    sensitivity: bool,
     paths: int,
     source: DatasetSource,
 ) -> None:
@@ -212,15 +220,9 @@ def report(
         max_rounds=choice.max_rounds,
         tol=choice.tol,
         subtitle=_subtitle(source),
+        sensitivity=sensitivity,
     )
-    if not ctx.result.converged:
-        stderr.print(
-            f"[bold yellow]not settled:[/] the main run reached {ctx.result.rounds} rounds "
-            "with prices still moving",
-            markup=True,
-            highlight=False,
-        )
-        sys.exit(EXIT_UNCONVERGED)
+    exit_if_unsettled(ctx.result, "; the report is written, marked")
 
 
 def _subtitle(source: DatasetSource) -> str:

@@ -208,6 +208,9 @@ class ReportContext:
     scores
         Dependency scores (a ``contagion.scores.DependencyScores``), or None where scoring
         is not available or was not asked for.
+    sensitivity
+        One-at-a-time sensitivity of the main scenario to the model's uncertain parameters
+        (a ``contagion.sensitivity.Sensitivity``), or None when not asked for.
     timings_s
         Seconds spent per step of :func:`collect`.
     """
@@ -221,6 +224,7 @@ class ReportContext:
     mitigations: tuple[tuple[str, PropagationResult], ...] = ()
     paths: Any = None
     scores: Any = None
+    sensitivity: Any = None
     seed: int = 0
     timings_s: dict[str, float] = field(default_factory=dict)
 
@@ -298,6 +302,7 @@ def collect(
     max_rounds: int | None = None,
     tol: float | None = None,
     progress: Callable[[str], Any] | None = None,
+    sensitivity: bool = False,
 ) -> ReportContext:
     """Run everything a report shows: the main scenario, the stress ladder, the mitigations,
     path ranking and dependency scores.
@@ -327,6 +332,10 @@ def collect(
         do not settle are kept and marked unconverged in the report.
     progress
         Called with a short text before each step (the CLI shows it).
+    sensitivity
+        Also rerun the main scenario at the low and high value of each uncertain parameter
+        (:func:`contagion.sensitivity.sensitivity`, two runs per parameter) for the tornado
+        section.
 
     Raises
     ------
@@ -388,12 +397,20 @@ def collect(
             dependency = module.score_dependencies(
                 dataset, scenarios=chosen, seed=seed, simulate=bool(scores)
             )
+    tornado = None
+    if sensitivity:
+        from contagion.sensitivity import sensitivity as one_at_a_time
+
+        say("rerunning the scenario at each uncertain parameter's low and high value")
+        with _timed(timings, "sensitivity"):
+            tornado = one_at_a_time(engine, scenario, seed=seed)
     return ReportContext(
         dataset=dataset,
         engine=engine,
         graph=graph,
         labels=labels,
         result=result,
+        sensitivity=tornado,
         stress=tuple(sorted(by_move.items())),
         mitigations=tuple(zip(mitigations, runs[1 + len(reruns) :], strict=True)),
         paths=ranking,

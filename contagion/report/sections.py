@@ -17,6 +17,7 @@ import pandas as pd
 from contagion.dealers import gamma_flip, gex_profile
 from contagion.report.charts import bar_chart, gex_chart, ladder_chart, line_chart
 from contagion.report.model import (
+    ColumnKind,
     Figure,
     ReportContext,
     ReportTable,
@@ -36,6 +37,7 @@ __all__ = [
     "mitigation_section",
     "paths_section",
     "prices_section",
+    "sensitivity_section",
     "stress_section",
     "summary_section",
 ]
@@ -666,6 +668,61 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return ReportTable("", frame).records()
 
 
+_OUTPUT_KINDS: dict[str, ColumnKind] = {
+    "total_liquidated_usd": "usd",
+    "bad_debt_usd": "usd",
+    "losses_usd": "usd",
+    "max_price_drop": "share",
+}
+
+
+def sensitivity_section(ctx: ReportContext) -> Section | None:
+    """Tornado tables and charts: each main output at the low and high value of each
+    uncertain parameter, one parameter at a time (left out when not computed)."""
+    result = ctx.sensitivity
+    if result is None:
+        return None
+    from contagion.sensitivity import OUTPUTS, tornado_svg
+
+    frame = result.frame
+    tables = []
+    figures = []
+    for output in OUTPUTS:
+        rows = frame[frame["output"] == output]
+        if rows.empty:
+            continue
+        kind = _OUTPUT_KINDS.get(output, "number")
+        shown = rows[["parameter", "low_value", "high_value", "low", "high", "swing"]].copy()
+        shown[["low_value", "high_value"]] = shown[["low_value", "high_value"]].astype(str)
+        tables.append(
+            ReportTable(
+                output,
+                shown.reset_index(drop=True),
+                {"low": kind, "high": kind, "swing": kind},
+            )
+        )
+        figures.append(
+            Figure(
+                f"Tornado: {output}",
+                tornado_svg(result, output),
+                f"Swing of {output} between each parameter's low and high value",
+            )
+        )
+    return Section(
+        key="sensitivity",
+        title="Sensitivity (tornado)",
+        text=(
+            "The main scenario rerun with one uncertain parameter at a time at its low and high "
+            "value (external depth, liquidator capacity, implied-volatility response, dealer "
+            "sign, oracle lag), the others at their defaults; parameters sorted by swing. "
+            "Interactions between parameters are not measured.",
+        ),
+        tables=tuple(tables),
+        figures=tuple(figures),
+        data=result.to_dict(),
+    )
+
+
 DEFAULT_SECTIONS: tuple[SectionBuilder, ...] = (
     summary_section,
     prices_section,
@@ -676,5 +733,6 @@ DEFAULT_SECTIONS: tuple[SectionBuilder, ...] = (
     gex_section,
     stress_section,
     mitigation_section,
+    sensitivity_section,
 )
-"""The sections of a report, in order."""
+"""The sections of a report, in order (the sensitivity section only when computed)."""
