@@ -1,6 +1,6 @@
 """docs/VALIDATION.md: published test vectors, backtests, sensitivity and limitations.
 
-:func:`test_vectors` recomputes every published reference value the package is checked
+:func:`published_vectors` recomputes every published reference value the package is checked
 against, from the package's own code; :func:`build_validation` runs every backtest and the
 sensitivity of the default ETH crash and assembles the document; :func:`write_validation`
 writes it atomically. The document carries a hash of the model's inputs (the package's model
@@ -33,10 +33,10 @@ if TYPE_CHECKING:
     from contagion.sensitivity import Sensitivity
 
 __all__ = [
-    "TestVector",
+    "PublishedVector",
     "build_validation",
     "inputs_hash",
-    "test_vectors",
+    "published_vectors",
     "vectors_markdown",
     "write_validation",
 ]
@@ -47,7 +47,7 @@ _EXCLUDED = ("cli", "report")
 
 
 @dataclass(frozen=True)
-class TestVector:
+class PublishedVector:
     """One published reference value against the package's answer."""
 
     __test__ = False  # not a pytest class
@@ -60,8 +60,10 @@ class TestVector:
     passed: bool
 
 
-def _vec(name: str, reference: str, expected: float, computed: float, tol: float) -> TestVector:
-    return TestVector(
+def _vec(
+    name: str, reference: str, expected: float, computed: float, tol: float
+) -> PublishedVector:
+    return PublishedVector(
         name,
         reference,
         f"{expected:.6g}",
@@ -71,7 +73,7 @@ def _vec(name: str, reference: str, expected: float, computed: float, tol: float
     )
 
 
-def test_vectors() -> list[TestVector]:
+def published_vectors() -> list[PublishedVector]:
     """Every published vector, computed from the package's code (no test framework)."""
     from contagion.amm.constant_product import get_amount_out
     from contagion.balance_sheet import eisenberg_noe
@@ -79,7 +81,7 @@ def test_vectors() -> list[TestVector]:
     from contagion.lending.aave import aave_health_factor
     from contagion.options import black_scholes
 
-    out: list[TestVector] = []
+    out: list[PublishedVector] = []
     hull = "Hull, Options, Futures, and Other Derivatives"
     g = black_scholes(42.0, 40.0, 0.5, 0.20, [True, False], r=0.10)
     out.append(
@@ -107,7 +109,7 @@ def test_vectors() -> list[TestVector]:
     out += _deribit()
     amount = get_amount_out(10**18, 5 * 10**18, 10 * 10**18)
     out.append(
-        TestVector(
+        PublishedVector(
             "Uniswap v2 getAmountOut(1e18, 5e18, 10e18)",
             "Uniswap v2 UniswapV2Library.getAmountOut (0.3% fee)",
             "1662497915624478906",
@@ -137,7 +139,7 @@ def test_vectors() -> list[TestVector]:
         paid = eisenberg_noe(liab, assets * shock, senior).payments
         err = float(np.max(np.abs(paid - np.array(expected))))
         out.append(
-            TestVector(
+            PublishedVector(
                 f"Eisenberg-Noe payments, 3-node cycle, {label}",
                 en,
                 str(expected),
@@ -158,9 +160,11 @@ def test_vectors() -> list[TestVector]:
     return out
 
 
-def _vecs(name: str, reference: str, expected: list[float], computed: np.ndarray) -> TestVector:
+def _vecs(
+    name: str, reference: str, expected: list[float], computed: np.ndarray
+) -> PublishedVector:
     err = float(np.max(np.abs(np.asarray(computed) - np.array(expected))))
-    return TestVector(
+    return PublishedVector(
         name,
         reference,
         str(tuple(expected)),
@@ -170,7 +174,7 @@ def _vecs(name: str, reference: str, expected: list[float], computed: np.ndarray
     )
 
 
-def _deribit() -> list[TestVector]:
+def _deribit() -> list[PublishedVector]:
     from contagion.options import black76
 
     path = resources.files("contagion.data").joinpath("deribit-btc-options-2020-05-14.csv")
@@ -195,7 +199,7 @@ def _deribit() -> list[TestVector]:
         theirs = np.array([x[key] for x in greeks])
         err = float(np.max(np.abs(ours - theirs)))
         out.append(
-            TestVector(
+            PublishedVector(
                 f"Black-76 {name}, largest error over {len(rows)} rows",
                 ref,
                 "Deribit's published value",
@@ -219,7 +223,7 @@ def _aave_weth() -> dict[str, float]:
 
 def vectors_markdown() -> str:
     """The test-vector section (fast and deterministic)."""
-    vectors = test_vectors()
+    vectors = published_vectors()
     passed = sum(v.passed for v in vectors)
     lines = [
         "## Published test vectors",
