@@ -202,7 +202,7 @@ def test_options_amm_buffer_absorbs_up_to_its_size(buffer: float, move: float) -
     _, done = dealer_round(book, state, prices, 0.0, DealerParams(options_amm_buffer_usd=buffer))
     np.testing.assert_allclose(done.hedge_flow + done.absorbed_flow, plain.hedge_flow)
     absorbed_usd = float(np.sum(np.abs(done.absorbed_flow) * prices))
-    assert absorbed_usd <= buffer * (1 + 1e-12)
+    assert absorbed_usd <= buffer * (1 + 1e-12) + 1e-9  # USD; subnormal buffers round
     total_usd = float(np.sum(np.abs(plain.hedge_flow) * prices))
     assert absorbed_usd == pytest.approx(min(buffer, total_usd), rel=1e-9, abs=1e-6)
     assert np.all(np.abs(done.hedge_flow) <= np.abs(plain.hedge_flow))
