@@ -258,7 +258,8 @@ def lending_round(
             parts.append(_flip_auctions(book, new, market_price, params, params.flip, flow))
         parts.append(_sell_inventory(book, new, oracle_usd, market_price, flow))
     if screen is not None:
-        screen.touched(np.union1d(liquidatable, auctioned))
+        screen.touched(liquidatable)
+        screen.touched(auctioned)
     liquidations = Liquidations.concat(parts) if parts else Liquidations.empty()
     underwater = evaluated[(family[evaluated] == AAVE) & (hf[evaluated] < 1.0)]
     bad, by_asset = _bad_debt(book, new, market_price, underwater)
@@ -634,16 +635,21 @@ def _bad_debt(
     by_asset = np.zeros((n_protocols, n_assets))
     if len(underwater):
         pos = book.positions_of(underwater)
-        loan, asset = book.loan[pos], book.asset[pos]
+        # Loans numbered 0..k-1 in ``underwater`` order: sums sized by k, not by every loan.
+        local = np.repeat(np.arange(len(underwater)), book.loan_size[underwater])
+        asset = book.asset[pos]
         debt_pos = s.debt[pos] * pm[asset]
         coll_usd = np.bincount(
-            loan, weights=s.collateral[pos] * pm[asset] * book.used[pos], minlength=book.n_loans
+            local, weights=s.collateral[pos] * pm[asset] * book.used[pos], minlength=len(underwater)
         )
-        debt_usd = np.bincount(loan, weights=debt_pos, minlength=book.n_loans)
+        debt_usd = np.bincount(local, weights=debt_pos, minlength=len(underwater))
         shortfall = np.maximum(debt_usd - coll_usd, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(debt_usd[loan] > 0, debt_pos / debt_usd[loan], 0.0)
-        np.add.at(by_asset, (book.loan_protocol[loan], asset), share * shortfall[loan])
+            share = np.where(debt_usd[local] > 0, debt_pos / debt_usd[local], 0.0)
+        market = book.loan_protocol[underwater][local] * n_assets + asset
+        by_asset += np.bincount(
+            market, weights=share * shortfall[local], minlength=n_protocols * n_assets
+        ).reshape(n_protocols, n_assets)
     inventory_usd = (s.inventory * pm[None, :]).sum(axis=1)
     comet_loss = np.maximum(s.absorbed_usd - s.proceeds_usd - inventory_usd, 0.0)
     total = by_asset.sum(axis=1) + comet_loss + s.auction_bad_debt_usd
