@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lending_checks import (
+    assert_balances_match,
+    assert_round_matches,
+    eth_moves,
+    moved_prices,
+    small_world,
+)
 from numpy.typing import NDArray
-from test_lending_engine import _eth_moves, _prices, _world
 
 from contagion import sample_world
 from contagion.exceptions import ScenarioError
@@ -107,9 +113,9 @@ def _maker_debt_usd(world: World, market: FloatArray, loans: NDArray[np.int64]) 
 
 
 def test_no_bid_within_ttl_goes_for_zero_and_the_debt_is_bad() -> None:
-    _, world = _world(2_000, 7)
+    _, world = small_world(2_000, 7)
     book = world.lending
-    market, oracle, oracle_usd = _prices(world, _eth_moves(world, 0.6))
+    market, oracle, oracle_usd = moved_prices(world, eth_moves(world, 0.6))
     state = LendingState.initial(book, len(market))
     state, first = _flip_round(world, state, market, oracle, oracle_usd, 0.0, 600.0)
     barked = np.flatnonzero(state.auction_tab > 0)
@@ -137,9 +143,9 @@ def test_no_bid_within_ttl_goes_for_zero_and_the_debt_is_bad() -> None:
 
 
 def test_keepers_with_capacity_cover_the_tabs() -> None:
-    _, world = _world(2_000, 7)
+    _, world = small_world(2_000, 7)
     book = world.lending
-    market, oracle, oracle_usd = _prices(world, _eth_moves(world, 0.75))
+    market, oracle, oracle_usd = moved_prices(world, eth_moves(world, 0.75))
     state = LendingState.initial(book, len(market))
     state, _ = _flip_round(world, state, market, oracle, oracle_usd, np.inf, 600.0)
     barked = np.flatnonzero(state.auction_tab > 0)
@@ -167,7 +173,7 @@ def test_keepers_with_capacity_cover_the_tabs() -> None:
 
 
 def _run_both(seed: int, moves: list[float], capacities: list[float]) -> None:
-    ds, world = _world(600, seed)
+    ds, world = small_world(600, seed)
     book, a = world.lending, world.assets
     depth = np.full(len(a), 40e6)
     state = LendingState.initial(book, len(a))
@@ -177,7 +183,7 @@ def _run_both(seed: int, moves: list[float], capacities: list[float]) -> None:
         for i in range(book.n_positions)
     ]
     for r, capacity in enumerate(capacities):
-        market, oracle, oracle_usd = _prices(world, _eth_moves(world, moves[r % len(moves)]))
+        market, oracle, oracle_usd = moved_prices(world, eth_moves(world, moves[r % len(moves)]))
         params = LendingParams(keeper_capacity_usd=capacity, flip=RULES, now_s=300.0 * (r + 1))
         state, fast = lending_round(book, state, oracle, oracle_usd, market, depth, params)
         slow = reference.round(
@@ -190,24 +196,8 @@ def _run_both(seed: int, moves: list[float], capacities: list[float]) -> None:
         assert len(fast.liquidations) == len(slow.liquidations)
         zero_fast = int((fast.liquidations.kind == 3).sum())
         assert zero_fast == sum(x["kind"] == "cdp-zero-bid" for x in slow.liquidations)
-        for i, asset in enumerate(a.ids):
-            assert fast.flow[i] == pytest.approx(slow.flow.get(asset, 0.0), rel=1e-9, abs=1e-9)
-        for j, protocol in enumerate(book.protocol_ids):
-            assert fast.bad_debt_usd[j] == pytest.approx(
-                slow.bad_debt_usd[protocol], rel=1e-9, abs=1e-6
-            )
-    balances = reference.balances()
-    for i in range(book.n_positions):
-        loan = book.loan[i]
-        ref = balances[
-            (
-                book.protocol_ids[book.loan_protocol[loan]],
-                book.loan_account[loan],
-                a.ids[book.asset[i]],
-            )
-        ]
-        assert state.collateral[i] == pytest.approx(ref[0], rel=1e-9, abs=1e-12)
-        assert state.debt[i] == pytest.approx(ref[1], rel=1e-9, abs=1e-12)
+        assert_round_matches(book, a.ids, fast, slow)
+    assert_balances_match(book, a.ids, state, reference)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

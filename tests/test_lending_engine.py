@@ -2,51 +2,27 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lending_checks import (
+    assert_balances_match,
+    assert_round_matches,
+    eth_moves,
+    moved_prices,
+    small_world,
+)
 
-from contagion import Dataset, sample_world
 from contagion.lending.engine import LendingParams, LendingState, lending_round
 from contagion.reference import ReferenceLending
-from contagion.world import World, compile_world
-
-
-@lru_cache(maxsize=8)
-def _world(positions: int, seed: int) -> tuple[Dataset, World]:
-    ds = sample_world(positions=positions, seed=seed)
-    return ds, compile_world(ds)
-
-
-def _eth_moves(world: World, move: float) -> list[float]:
-    """A move of every ETH-denominated market (ETH and its staking tokens), others flat."""
-    a = world.assets
-    eth = {"ETH", "stETH", "cbETH", "rETH"}
-    return [move if a.symbols[a.root_assets[r]] in eth else 1.0 for r in range(a.n_roots)]
-
-
-def _prices(world: World, moves: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Market prices, oracle prices per position and their USD form after moving each root."""
-    answers = world.dataset.table("oracle_feeds").column("answer").to_numpy()
-    a, book = world.assets, world.lending
-    root_move = np.array([moves[r % len(moves)] for r in range(a.n_roots)])
-    market = a.price * root_move[a.root]
-    # Oracles moved like their asset's market; a protocol counting in ETH (Comet WETH market)
-    # sees ratios to ETH, which the move of both sides leaves to the same rule.
-    oracle = answers[book.feed] * root_move[a.root][book.asset]
-    oracle_usd = market[book.asset] * oracle / np.where(oracle > 0, oracle, 1.0)
-    return market, oracle, oracle_usd
 
 
 def _run_both(
     positions: int, seed: int, moves: list[float], params: LendingParams, rounds: int
 ) -> None:
-    ds, world = _world(positions, seed)
+    ds, world = small_world(positions, seed)
     book, a = world.lending, world.assets
-    market, oracle, oracle_usd = _prices(world, moves)
+    market, oracle, oracle_usd = moved_prices(world, moves)
     depth = np.where(np.arange(len(a)) % 3 == 0, 0.0, 40e6)
     state = LendingState.initial(book, len(a))
     reference = ReferenceLending(ds)
@@ -61,25 +37,8 @@ def _run_both(
     for _ in range(rounds):
         state, fast = lending_round(book, state, oracle, oracle_usd, market, depth, params)
         slow = reference.round(ref_oracle, ref_oracle_usd, ref_market, ref_depth, params)
-        assert len(fast.liquidations) == len(slow.liquidations)
-        for i, asset in enumerate(a.ids):
-            assert fast.flow[i] == pytest.approx(slow.flow.get(asset, 0.0), rel=1e-9, abs=1e-9)
-        for j, protocol in enumerate(book.protocol_ids):
-            assert fast.bad_debt_usd[j] == pytest.approx(
-                slow.bad_debt_usd[protocol], rel=1e-9, abs=1e-6
-            )
-    balances = reference.balances()
-    for i in range(book.n_positions):
-        loan = book.loan[i]
-        ref = balances[
-            (
-                book.protocol_ids[book.loan_protocol[loan]],
-                book.loan_account[loan],
-                a.ids[book.asset[i]],
-            )
-        ]
-        assert state.collateral[i] == pytest.approx(ref[0], rel=1e-9, abs=1e-12)
-        assert state.debt[i] == pytest.approx(ref[1], rel=1e-9, abs=1e-12)
+        assert_round_matches(book, a.ids, fast, slow)
+    assert_balances_match(book, a.ids, state, reference)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -100,8 +59,8 @@ def test_fast_round_matches_reference(
 
 
 def test_no_liquidation_at_the_snapshot() -> None:
-    _, world = _world(2_000, 7)
-    market, oracle, oracle_usd = _prices(world, [1.0])
+    _, world = small_world(2_000, 7)
+    market, oracle, oracle_usd = moved_prices(world, [1.0])
     state = LendingState.initial(world.lending, len(world.assets))
     _, result = lending_round(
         world.lending, state, oracle, oracle_usd, market, np.full(len(market), 1e8), LendingParams()
@@ -115,9 +74,9 @@ def test_no_liquidation_at_the_snapshot() -> None:
 @settings(max_examples=20, deadline=None)
 @given(move=st.floats(0.3, 1.0), seed=st.integers(0, 3))
 def test_round_invariants(move: float, seed: int) -> None:
-    _, world = _world(600, seed)
+    _, world = small_world(600, seed)
     book, a = world.lending, world.assets
-    market, oracle, oracle_usd = _prices(world, _eth_moves(world, move))
+    market, oracle, oracle_usd = moved_prices(world, eth_moves(world, move))
     state = LendingState.initial(book, len(a))
     for _ in range(3):
         before = state
@@ -137,11 +96,11 @@ def test_round_invariants(move: float, seed: int) -> None:
 
 
 def test_larger_shock_liquidates_more() -> None:
-    _, world = _world(2_000, 7)
+    _, world = small_world(2_000, 7)
     book, a = world.lending, world.assets
     totals = []
     for move in (0.95, 0.85, 0.75, 0.65, 0.55):
-        market, oracle, oracle_usd = _prices(world, _eth_moves(world, move))
+        market, oracle, oracle_usd = moved_prices(world, eth_moves(world, move))
         state = LendingState.initial(book, len(a))
         total = 0.0
         for _ in range(4):
@@ -167,7 +126,7 @@ def test_health_screen_changes_nothing(
     """Rounds with the health screen liquidate exactly what full evaluation liquidates."""
     from contagion.lending.screen import HealthScreen, PositionPrices
 
-    _, world = _world(600, seed)
+    _, world = small_world(600, seed)
     book, a = world.lending, world.assets
     answers0 = world.dataset.table("oracle_feeds").column("answer").to_numpy()
     params = LendingParams(liquidator_capacity_usd=capacity)
