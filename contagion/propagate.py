@@ -346,7 +346,7 @@ class _Run:
             flip=_FLIP if p.cdp_auction == "flip" else None,
             now_s=now,
         )
-        inventory_before = self.lending.inventory
+        inventory_before = self.lending.inventory.copy()
         bad_before = self.records[-1].bad_debt_by_asset if self.records else None
         total_bad_before = self.records[-1].bad_debt_usd if self.records else None
         self.lending, lr = lending_round(
@@ -359,6 +359,7 @@ class _Run:
             lending_params,
             self._margin_scale(),
             self.health_screen,
+            in_place=True,
         )
         self._record_lending(r, lr, inventory_before, bad_before, total_bad_before, price)
 

@@ -190,6 +190,8 @@ def lending_round(
     params: LendingParams,
     margin_scale: FloatArray | None = None,
     screen: HealthScreen | None = None,
+    *,
+    in_place: bool = False,
 ) -> tuple[LendingState, LendingRound]:
     """Liquidate what the rules allow this round.
 
@@ -216,6 +218,9 @@ def lending_round(
     screen
         Health screening across rounds (:mod:`contagion.lending.screen`): only loans whose
         health can have fallen below 1 are evaluated; the outcome is the same.
+    in_place
+        Update ``state``'s arrays instead of copying them first (the round loop keeps only
+        the newest state; a million-position copy per round is not free).
     """
     n_assets = len(market_price)
     op = oracle_price
@@ -230,7 +235,7 @@ def lending_round(
         assert screen is not None
         hf = screen.health(evaluated, _health(book, state, op, margin_scale, evaluated))
     liquidatable = evaluated[hf[evaluated] < 1.0] if params.liquidations_enabled else evaluated[:0]
-    new = state.copy()
+    new = state if in_place else state.copy()
     flow = np.zeros(n_assets)
     parts: list[Liquidations] = []
     unprofitable = over_capacity = 0
@@ -311,18 +316,23 @@ def _health(
 
 def _largest(book: LendingBook, values: FloatArray, pos: IntArray, loans: IntArray) -> IntArray:
     """Per loan in ``loans`` (sorted), the position with the largest positive value (-1 if
-    none); ``pos`` are the loans' positions and ``values`` their values."""
-    candidates = pos[values > 0]
-    ranked_values = values[values > 0]
+    none; the first such position on ties); ``pos`` are the loans' positions, grouped by loan
+    as :meth:`LendingBook.positions_of` gives them, and ``values`` their values."""
     out = np.full(len(loans), -1, dtype=np.int64)
-    if len(candidates) == 0:
+    if len(pos) == 0:
         return out
-    order = np.lexsort((-ranked_values, book.loan[candidates]))
-    ranked = candidates[order]
-    first = np.ones(len(ranked), dtype=bool)
-    first[1:] = book.loan[ranked[1:]] != book.loan[ranked[:-1]]
-    winners = ranked[first]
-    out[np.searchsorted(loans, book.loan[winners])] = winners
+    size = book.loan_size[loans]
+    starts = np.cumsum(size) - size
+    best = np.maximum.reduceat(values, starts)
+    # First position of each loan that reaches its loan's largest value.
+    hits = np.flatnonzero(values == np.repeat(best, size))
+    owner = np.searchsorted(starts, hits, side="right") - 1
+    first = np.ones(len(hits), dtype=bool)
+    first[1:] = owner[1:] != owner[:-1]
+    chosen = np.full(len(loans), -1, dtype=np.int64)
+    chosen[owner[first]] = hits[first]
+    found = (best > 0) & (chosen >= 0)
+    out[found] = pos[chosen[found]]
     return out
 
 
