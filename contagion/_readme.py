@@ -30,9 +30,11 @@ def cli_reference() -> str:
     """Markdown: the ``--help`` text of ``contagion`` and of each of its commands."""
     from contagion.cli import cli
 
-    root = click.Context(
-        cli, info_name="contagion", terminal_width=_WIDTH, max_content_width=_WIDTH
-    )
+    # The group's own context settings (``-h`` as well as ``--help``), as a real invocation
+    # gets them: click caches a command's help option once made, so the text must not depend
+    # on whether the command ran earlier in the process.
+    settings = {**cli.context_settings, "terminal_width": _WIDTH, "max_content_width": _WIDTH}
+    root = click.Context(cli, info_name="contagion", **settings)
     parts = ["### contagion", "", "```", cli.get_help(root), "```", ""]
     for name in sorted(cli.list_commands(root)):
         command = cli.get_command(root, name)
