@@ -569,9 +569,17 @@ def _loss_edges(frame: pd.DataFrame, result: PropagationResult) -> pd.DataFrame:
                 continue
         elif channel in ("insurance_fund", "adl"):
             spread = _perp_loss_by_round(result, pid, channel, usd)
-            venue = f"venue:{pid.split('/', 1)[0]}"
+            # The market's own node, reached from its underlying's price: the venue node
+            # (hedges and force-closes of every market) would mix the markets' causes.
+            market = f"venue:{pid}"
+            underlying = _perp_underlying(result, pid)
             for r, part in spread.items():
-                rows.append(_loss_row(r, channel, venue, pid, part))
+                rows.append(_loss_row(r, channel, market, pid, part))
+                if underlying is not None:
+                    rows.append(
+                        {"round": r, "channel": "underlying", "src": f"asset:{underlying}",
+                         "dst": market, "usd": part, "loss": 0.0}
+                    )  # fmt: skip
             if spread:
                 continue
         elif channel == "depeg":
@@ -580,6 +588,13 @@ def _loss_edges(frame: pd.DataFrame, result: PropagationResult) -> pd.DataFrame:
             continue
         rows.append(_loss_row(last, channel, f"unrecorded:{channel}|{pid}", pid, usd))
     return pd.DataFrame(rows, columns=["round", "channel", "src", "dst", "usd", "loss"])
+
+
+def _perp_underlying(result: PropagationResult, market: str) -> str | None:
+    """Asset id of a perpetual market's underlying (None when the result does not say)."""
+    if market not in result.perp_markets or len(result.perp_underlying) != len(result.perp_markets):
+        return None
+    return result.perp_underlying[result.perp_markets.index(market)]
 
 
 def _loss_row(r: int, channel: str, src: str, pid: str, usd: float) -> dict[str, Any]:
@@ -754,7 +769,9 @@ def _phrase(
     if channel == "writedown":
         return [f"{name(dst)} written down"]
     if channel == "underlying":
-        return []
+        # Name the asset a perpetual market follows unless the scenario text already does.
+        asset = name(src)
+        return [] if not src.startswith("asset:") or shock.startswith(asset) else [asset]
     if channel == "collateral":
         protocol, _, asset = dst.removeprefix("market:").partition("|")
         return [f"{name(f'protocol:{protocol}')} left short on {name(f'asset:{asset}')} debt"]

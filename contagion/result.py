@@ -92,6 +92,8 @@ class PropagationResult:
     records: tuple[RoundRecord, ...]
     causes: pd.DataFrame
     perp_markets: tuple[str, ...] = ()
+    perp_underlying: tuple[str, ...] = ()
+    """Asset id of each perpetual market's underlying (order of ``perp_markets``)."""
     algorithmic_coins: tuple[str, ...] = ()
     receipt_assets: tuple[str, ...] = ()
     initial_insurance_fund: FloatArray = field(default_factory=lambda: np.zeros(0))
@@ -115,6 +117,7 @@ class PropagationResult:
             records=tuple(run.records),
             causes=run.causes.frame(),
             perp_markets=tuple(e.perps.markets),
+            perp_underlying=tuple(a.ids[i] for i in e.perps.market_underlying),
             algorithmic_coins=tuple(a.ids[i] for i in e.algorithmic.coin),
             receipt_assets=tuple(a.ids[i] for i in e.receipt_asset),
             initial_insurance_fund=np.asarray(e.perps.insurance_fund, dtype=float).copy(),

@@ -20,45 +20,58 @@ __all__ = ["demo"]
 @click.command()
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
-    default=None,
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("demo-out"),
+    show_default=True,
     help="Folder to write the dataset, graph, summary and report into (each written atomically).",
 )
 @click.option(
     "--report/--no-report",
     default=True,
     show_default=True,
-    help="With --out, also run the default scenario set (ETH -30%, a stress ladder, "
-    "mitigations, dependency scores) and write report.html, report.md and report.json.",
+    help="Run the default scenario set (ETH -30%, a stress ladder, mitigations, contagion "
+    "paths, dependency scores) and write report.html, report.md and report.json; "
+    "--no-report only summarises the world.",
 )
 @world_options
-def demo(out: Path | None, report: bool, source: DatasetSource) -> None:
-    """Build the default world, load it into DuckDB, build the exposure graph, summarise it.
+def demo(out: Path, report: bool, source: DatasetSource) -> None:
+    """Run the whole pipeline on the embedded default world and write its report.
 
-    The default world is built from real Aave v3, Compound v3, Chainlink and Deribit
-    parameters with generated positions, pools and books (see the README). With --out, the
-    whole pipeline runs: the dataset and graph are written, then ETH falls 30% and the
-    report (contagion paths, dependency scores, liquidation ladder, GEX, stress ladder,
-    mitigations) is written beside them.
+    Builds the default world (real Aave v3, Compound v3, Chainlink and Deribit parameters
+    with generated positions, pools and books; see the README), loads it into DuckDB, builds
+    the exposure graph and summarises it; then ETH falls 30% and the report (contagion paths,
+    dependency scores, liquidation ladder, GEX, stress ladder, mitigations) is written to
+    OUT/report.html, report.md and report.json beside the dataset and graph. Prints the
+    run's headline and its top contagion paths.
 
-    Example: contagion demo --out demo-out
+    Examples:
+
+      contagion demo
+
+      contagion demo --out my-demo --positions 200000
+
+      contagion demo --no-report
     """
     dataset = open_dataset(source)
     with step("loading into DuckDB and building the exposure graph"):
         graph = dataset.graph()
     summary = graph.summary()
-    if out is not None:
-        with step(f"writing dataset, graph and summary to {out}"):
-            _write_demo(out, dataset, graph, summary)
+    with step(f"writing dataset, graph and summary to {out}"):
+        _write_demo(out, dataset, graph, summary)
     _print_summary(dataset, summary)
-    if out is not None and report:
-        from contagion.cli.report import run_report
+    if not report:
+        return
+    from contagion.cli.paths import print_paths
+    from contagion.cli.report import run_report
 
-        run_report(
-            dataset,
-            out,
-            subtitle=f"embedded default world: {source.positions:,} positions, seed {source.seed}",
-        )
+    ctx = run_report(
+        dataset,
+        out,
+        subtitle=f"embedded default world: {source.positions:,} positions, seed {source.seed}",
+    )
+    if ctx.paths is not None:
+        print_paths(ctx.paths, top=5, residual=False)
+    stdout.print(Text(f"open {out / 'report.html'} to see the whole report"))
 
 
 def _write_demo(out: Path, dataset: Dataset, graph: Any, summary: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from contagion.cli.common import (
 if TYPE_CHECKING:
     from contagion.paths import PathRanking
 
-__all__ = ["paths"]
+__all__ = ["paths", "print_paths"]
 
 
 @click.command()
@@ -77,11 +77,13 @@ def paths(
     result = choice.run(dataset)
     with step("tracing losses to the shock"):
         ranking = rank_paths(result, k=top, min_share=min_share, labels=path_labels(dataset))
-    output.emit(lambda: _print_table(ranking), ranking.to_json, ranking.to_markdown)
+    output.emit(lambda: print_paths(ranking), ranking.to_json, ranking.to_markdown)
     exit_if_unsettled(result, "; the paths cover the losses so far")
 
 
-def _print_table(ranking: PathRanking) -> None:
+def print_paths(ranking: PathRanking, top: int | None = None, residual: bool = True) -> None:
+    """The ranking as terminal tables: its totals, the ``top`` paths (all by default) and,
+    with ``residual``, the losses that have no route back to the shock."""
     stdout.print(
         Text(
             f"{ranking.scenario}: losses {usd(ranking.total_loss_usd)}, traced to the shock "
@@ -94,7 +96,7 @@ def _print_table(ranking: PathRanking) -> None:
     table.add_column("share", justify="right")
     table.add_column("rounds", justify="right")
     table.add_column("path")
-    for i, p in enumerate(ranking.paths, start=1):
+    for i, p in enumerate(ranking.paths[:top], start=1):
         rounds = f"{min(p.rounds)}-{max(p.rounds)}" if p.rounds else ""
         table.add_row(
             str(i),
@@ -104,11 +106,11 @@ def _print_table(ranking: PathRanking) -> None:
             Text(p.describe(ranking.labels)),
         )
     stdout.print(table)
-    if ranking.residual_by_origin:
-        residual = Table(title="Residual: losses with no route back to the shock")
-        residual.title_justify = "left"
+    if residual and ranking.residual_by_origin:
+        rest = Table(title="Residual: losses with no route back to the shock")
+        rest.title_justify = "left"
         for col in ("origin", "USD", "why"):
-            residual.add_column(col, justify="right" if col == "USD" else "left")
+            rest.add_column(col, justify="right" if col == "USD" else "left")
         for node, amount, why in ranking.residual_by_origin[:10]:
-            residual.add_row(Text(ranking.label(node)), usd(amount), Text(why))
-        stdout.print(residual)
+            rest.add_row(Text(ranking.label(node)), usd(amount), Text(why))
+        stdout.print(rest)
