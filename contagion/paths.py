@@ -15,7 +15,9 @@ with the scenario's moves, and bad debt writes receipt tokens down. Three kinds 
 added to the records, each one the solver's own rule:
 
 * a dealer's hedge or a perpetual liquidation in an asset is caused by that asset's price
-  (``underlying``: asset -> venue, worth the venue's flow);
+  (``underlying``: asset -> the venue's book in that asset, ``venue:<venue>|<asset>``, worth
+  the venue's flow; one node per underlying, so one asset's move does not share in the
+  causes of another's force-closes and losses);
 * a composite feed's update is shared among its source feeds in proportion to how far each
   moved since the composite last published (the records split it evenly);
 * a scheduled protocol write-down is caused by the scenario (``scenario -> protocol``, worth
@@ -331,7 +333,7 @@ class _CausalGraph:
         causes = result.causes
         absorb = causes[causes["channel"] == "absorb"]
         frame = causes[causes["channel"] != "absorb"]
-        frame = _reweigh_composites(frame, result)
+        frame = _split_venues(_reweigh_composites(frame, result))
         links = [_underlying_links(frame), _collateral_links(frame), _scenario_links(frame, result)]
         frame = _stack([frame, *links])
         frame["loss"] = 0.0
@@ -471,9 +473,35 @@ def _reweigh_composites(frame: pd.DataFrame, result: PropagationResult) -> pd.Da
     return pd.concat([frame[~feed_rows], comp], ignore_index=True)
 
 
+_VENUE_CHANNELS = ["hedge", "perp_liquidation"]
+
+
+def _venue_node(venue: str, asset_node: str) -> str:
+    """A venue's book in one underlying: ``venue:<venue>|<asset id>``."""
+    return f"{venue}|{asset_node.removeprefix('asset:')}"
+
+
+def _split_venues(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give each venue one node per underlying it trades.
+
+    The records name the venue (``venue:cex-perps``); traced through that one node, BTC's
+    move would share in the causes of ETH's force-closes and losses. Per underlying, each
+    book answers only to its own asset.
+    """
+    rows = frame["channel"].isin(_VENUE_CHANNELS)
+    if not rows.any():
+        return frame
+    frame = frame.copy()
+    frame.loc[rows, "src"] = [
+        _venue_node(v, a)
+        for v, a in zip(frame.loc[rows, "src"], frame.loc[rows, "dst"], strict=True)
+    ]
+    return frame
+
+
 def _underlying_links(frame: pd.DataFrame) -> pd.DataFrame:
     """``asset -> venue`` links: a venue's sale of an asset is caused by that asset's price."""
-    venue = frame[frame["channel"].isin(["hedge", "perp_liquidation"])]
+    venue = frame[frame["channel"].isin(_VENUE_CHANNELS)]
     if venue.empty:
         return frame.iloc[0:0]
     links = venue.groupby(["round", "src", "dst"], as_index=False)["usd"].sum()
@@ -569,16 +597,17 @@ def _loss_edges(frame: pd.DataFrame, result: PropagationResult) -> pd.DataFrame:
                 continue
         elif channel in ("insurance_fund", "adl"):
             spread = _perp_loss_by_round(result, pid, channel, usd)
-            # The market's own node, reached from its underlying's price: the venue node
-            # (hedges and force-closes of every market) would mix the markets' causes.
-            market = f"venue:{pid}"
+            # The loss hangs on the venue's book in the market's underlying, reached from
+            # that asset's price (:func:`_split_venues`).
             underlying = _perp_underlying(result, pid)
+            venue = f"venue:{pid.split('/', 1)[0]}"
+            book = venue if underlying is None else _venue_node(venue, underlying)
             for r, part in spread.items():
-                rows.append(_loss_row(r, channel, market, pid, part))
+                rows.append(_loss_row(r, channel, book, pid, part))
                 if underlying is not None:
                     rows.append(
                         {"round": r, "channel": "underlying", "src": f"asset:{underlying}",
-                         "dst": market, "usd": part, "loss": 0.0}
+                         "dst": book, "usd": part, "loss": 0.0}
                     )  # fmt: skip
             if spread:
                 continue
@@ -725,6 +754,8 @@ class _Namer:
             return f"{self(f'protocol:{protocol}')} {self(f'asset:{asset}')}"
         if kind == "loss":
             return rest.partition("|")[2]
+        if kind == "venue" and "|" in rest:
+            return self(f"venue:{rest.partition('|')[0]}")
         if kind in ("asset", "feed", "pool", "external") and ":0x" in rest:
             address = rest.partition(":")[2]
             return f"{address[:8]}…" if len(address) > 10 else rest

@@ -151,7 +151,7 @@ def test_hand_built_world_returns_its_one_path_with_the_hand_computed_loss(
     assert top.nodes == (
         "scenario",
         f"asset:{WETH}",
-        "venue:deribit/ETH-PERPETUAL",
+        f"venue:deribit|{WETH}",
         "loss:insurance_fund|deribit/ETH-PERPETUAL",
     )
     assert top.channels == ("shock", "underlying", "insurance_fund")
