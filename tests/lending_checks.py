@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from contagion import Dataset, sample_world
-from contagion.lending.engine import LendingRound, LendingState
+from contagion.engine import Engine, build_engine
+from contagion.lending.engine import LendingParams, LendingRound, LendingState, lending_round
+from contagion.oracles import FeedState
 from contagion.reference import ReferenceLending
 from contagion.world import LendingBook, World, compile_world
 
@@ -63,3 +65,21 @@ def assert_balances_match(
         ref = balances[(protocol, book.loan_account[loan], asset_ids[book.asset[i]])]
         assert state.collateral[i] == pytest.approx(ref[0], rel=1e-9, abs=1e-12)
         assert state.debt[i] == pytest.approx(ref[1], rel=1e-9, abs=1e-12)
+
+
+def snapshot_health(dataset: Dataset) -> tuple[Engine, LendingRound]:
+    """The solver's view of a dataset at its snapshot: its engine and one lending round at
+    the feeds' published answers with liquidations off (health factors, nothing traded)."""
+    engine = build_engine(dataset)
+    book = engine.world.lending
+    answers = FeedState.initial(engine.feeds).answer[engine.position_feed]
+    _, health = lending_round(
+        book,
+        LendingState.initial(book, len(engine.world.assets)),
+        answers,
+        answers,
+        engine.world.assets.price,
+        engine.liquidation_depth_usd,
+        LendingParams(liquidations_enabled=False),
+    )
+    return engine, health

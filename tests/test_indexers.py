@@ -14,11 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from eth_utils import keccak
+from lending_checks import snapshot_health
 
 from contagion import load_dataset
-from contagion.engine import build_engine
-from contagion.lending.engine import LendingParams, LendingState, lending_round
-from contagion.oracles import FeedState
 from indexers.aave_v3 import index_aave_v3
 from indexers.abi import load_abi
 from indexers.base import IndexContext, write_tables
@@ -190,18 +188,8 @@ def test_solver_health_factors_equal_get_user_account_data(
     ds = write_tables(tmp_path / "ds", clean_aave)
     again = load_dataset(tmp_path / "ds")
     assert again.row_counts() == ds.row_counts()
-    engine = build_engine(again)
+    engine, lr = snapshot_health(again)
     book = engine.world.lending
-    op = FeedState.initial(engine.feeds).answer[engine.position_feed]
-    _, lr = lending_round(
-        book,
-        LendingState.initial(book, len(engine.world.assets)),
-        op,
-        op,
-        engine.world.assets.price,
-        engine.liquidation_depth_usd,
-        LendingParams(liquidations_enabled=False),
-    )
     pool = chain.contract("AavePool", chain.pool)
     checked = 0
     for loan, account in enumerate(book.loan_account):

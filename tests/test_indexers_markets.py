@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from lending_checks import snapshot_health
 
 from contagion import load_dataset
 from contagion.engine import build_engine
-from contagion.lending.engine import LendingParams, LendingState, lending_round
-from contagion.oracles import FeedState
 from indexers.base import IndexContext, write_tables
 from indexers.compound_v3 import index_compound_v3
 from indexers.rpc import ProviderTransport, RpcClient
@@ -86,18 +85,8 @@ def test_solver_comet_liquidatability_equals_is_liquidatable(
     chain: FixtureChain, comet_tables: dict[str, pa.Table], tmp_path: Path
 ) -> None:
     write_tables(tmp_path / "ds", comet_tables)
-    engine = build_engine(load_dataset(tmp_path / "ds"))
+    engine, lr = snapshot_health(load_dataset(tmp_path / "ds"))
     book = engine.world.lending
-    op = FeedState.initial(engine.feeds).answer[engine.position_feed]
-    _, lr = lending_round(
-        book,
-        LendingState.initial(book, len(engine.world.assets)),
-        op,
-        op,
-        engine.world.assets.price,
-        engine.liquidation_depth_usd,
-        LendingParams(liquidations_enabled=False),
-    )
     comet = chain.contract("Comet", chain.comet)
     verdicts = []
     for loan, account in enumerate(book.loan_account):
