@@ -62,8 +62,9 @@ class Engine:
     root_exposure_usd
         Per root, lending collateral and debt in that market at the snapshot.
     liquidation_depth_usd
-        Per asset, USD that moves its market 2% (pools and external venues together), as a
-        liquidator estimates slippage.
+        Per asset, USD that moves its market 2% (pools and external venues together) at the
+        snapshot, as a liquidator estimates slippage: lending collateral and the governance
+        tokens of algorithmic coins (0 for other assets).
     """
 
     world: World
@@ -131,13 +132,14 @@ def build_engine(dataset: Dataset | World) -> Engine:
         float
     )
 
+    algorithmic = AlgorithmicBook.from_dataset(ds, ids)
     return Engine(
         world=world,
         feeds=feeds,
         venues=venues,
         options=OptionBook.from_dataset(ds, ids),
         perps=PerpBook.from_dataset(ds, ids),
-        algorithmic=AlgorithmicBook.from_dataset(ds, ids),
+        algorithmic=algorithmic,
         position_feed=position_feed.astype(np.int64),
         wrapper_rate=wrapper_rate,
         receipt_asset=r_asset,
@@ -148,7 +150,7 @@ def build_engine(dataset: Dataset | World) -> Engine:
         root_parent=_root_parent(ds, world),
         feed_value_usd=feed_value,
         root_exposure_usd=exposure,
-        liquidation_depth_usd=_liquidation_depth(world, venues),
+        liquidation_depth_usd=_liquidation_depth(world, venues, algorithmic.governance),
         venue_ids=tuple(sorted(set(ds.table("option_series").column("protocol_id").to_pylist()))),
         perp_venue_ids=tuple(
             sorted(set(ds.table("perp_markets").column("protocol_id").to_pylist()))
@@ -210,18 +212,24 @@ def _through_composites(feeds: FeedBook, direct: FloatArray) -> FloatArray:
     return total
 
 
-def _liquidation_depth(world: World, venues: Venues) -> FloatArray:
+def _liquidation_depth(world: World, venues: Venues, also: IntArray) -> FloatArray:
     """Per asset, USD selling which moves its market 2%, probed through market clearing.
 
-    Each market holding lending collateral is sold ``_PROBE_USD`` into the snapshot venues
-    alone; the move is scaled to 2% with the square-root law. Liquidators use the figure to
-    price the slippage of selling what they seize.
+    Each market holding lending collateral, and the market of each asset in ``also`` (the
+    governance tokens that algorithmic-coin arbitrage sells), is sold ``_PROBE_USD`` into the
+    snapshot venues alone; the move is scaled to 2% with the square-root law. Liquidators use
+    the figure to price the slippage of selling what they seize; the arbitrage, of selling
+    the governance tokens it is paid in. Other assets get 0.
     """
     assets = world.assets
     root_price = assets.root_price(assets.price, assets.rate)
     state = MarketState.initial(venues, root_price)
     depth_root = np.zeros(assets.n_roots)
-    held = np.unique(assets.root[world.lending.asset[world.lending.collateral > 0]])
+    held = np.unique(
+        np.concatenate(
+            [assets.root[world.lending.asset[world.lending.collateral > 0]], assets.root[also]]
+        )
+    )
     for r in held:
         flow = np.zeros(assets.n_roots)
         flow[r] = -_PROBE_USD / root_price[r]

@@ -391,14 +391,18 @@ class _Run:
                     recovery_blocks=c.pool_recovery_blocks,
                     block_seconds=c.block_seconds,
                 )
-        self.algos, ar = algorithmic_round(self.algo_book, self.algos, price, p.round_seconds)
+        # Books hold tokens: a market's USD depth follows its token's price.
+        depth = e.liquidation_depth_usd * price / e.world.assets.price
+        self.algos, ar = algorithmic_round(
+            self.algo_book, self.algos, price, p.round_seconds, governance_depth_usd=depth
+        )
 
         # 5. market clearing
         token_flow = lr.flow + dr.hedge_flow + pr.flow + ar.flows
         root_flow = np.bincount(a.root, weights=token_flow * self.prices.rate, minlength=a.n_roots)
         move = self._root_moves(self.schedule.move[r])
         self.ref = self.ref * (1.0 + move)
-        self._backing_cover(ar.coverage)
+        self._backing_cover(ar.coverage, price)
         old_root = self.prices.root
         cleared = clear(
             self.venues, self.market, root_flow, self.ref * self.cover, self.prices.rate
@@ -451,7 +455,7 @@ class _Run:
         return change, busy
 
     # -- helpers -----------------------------------------------------------------------
-    def _backing_cover(self, coverage: FloatArray) -> None:
+    def _backing_cover(self, coverage: FloatArray, price: FloatArray) -> None:
         """Outside markets value an algorithmic coin at no more than its backing per coin.
 
         Once the governance token's market value falls below the coin's supply (coverage
@@ -464,9 +468,10 @@ class _Run:
         roots = self.engine.world.assets.root[book.coin]
         self.cover[roots] = np.minimum(1.0, np.nan_to_num(coverage, nan=1.0))
         # Outside markets price the governance token as a share of the coin's franchise: its
-        # reference falls as holders leave the coin and as minting dilutes its supply.
+        # reference falls as holders leave the coin, as its price falls and as minting dilutes
+        # the supply.
         gov_roots = self.engine.world.assets.root[book.governance]
-        self.cover[gov_roots] = governance_reference(book, self.algos)
+        self.cover[gov_roots] = governance_reference(book, self.algos, price[book.coin])
 
     def _hedging_band(self, dr: DealerRound, price: FloatArray) -> DealerRound:
         """Keep the old hedge of underlyings that moved less than the threshold since it.

@@ -30,14 +30,32 @@ supply grows. The swap's capacity follows one of two rules:
 Governance changes the module's parameters (:func:`change_redemption`; a scenario schedules
 them as ``redemption_changes``).
 
+**Arbitrage after the sale.** The arbitrageur is paid in governance tokens at the oracle price
+and must sell them. Into a market ``D`` USD deep (USD of sells that move it 2 %, scaling with
+the token's price: books hold tokens, so a token that lost 90 % has a tenth of its USD depth),
+the last of ``V`` USD sold in a round fetches ``exp(−0.02 · sqrt(V / D))`` of the oracle
+price (the square-root law, :mod:`contagion.clearing.external`). The last coin swapped must
+still pay: ``price / peg ≤ (1 − spread) · exp(−0.02 · sqrt(V / D))``
+(:func:`profitable_pool_swaps`; with a daily limit the same condition caps the amount in
+closed form). While the governance token's market is deep this changes little; once its value
+collapses the minted tokens cannot be sold, arbitrage stops supporting the coin, and the coin
+is left to its holders' run: in May 2022 the market module kept minting LUNA while UST fell,
+into a LUNA market that could take ever less of it.
+
 **Governance token reference.** Outside markets price the governance token through its
 market value over its supply. The value is the token's claim on the coin's franchise (the
 seigniorage and fees of the coins in use, Kereiakes et al. 2019; UST as perpetual convertible
-debt backed by LUNA, Liu, Makarov & Schoar 2023): it scales with the coins holders still hold
-(``unsold``), and is shared by a supply that grows with every mint. :func:`governance_reference`
-gives the reference price relative to the snapshot,
-``(unsold / supply at the snapshot) · (governance supply at the snapshot / governance supply)``;
-the minted tokens are also sold into the market's finite depth by the clearing step.
+debt backed by LUNA, Liu, Makarov & Schoar 2023): it scales with the market value of the coins
+holders still hold (``unsold``, each at its market price, never above the peg), and is shared
+by a supply that grows with every mint. :func:`governance_reference` gives the reference price
+relative to the snapshot,
+``(unsold · min(price, peg) / (supply · peg) at the snapshot) · (governance supply at the
+snapshot / governance supply)``; the minted tokens are also sold into the market's finite
+depth by the clearing step. Valuing the coins at their market price is the two-token design's
+reflexive link: a lower coin price lowers the token that backs it, hence the coverage, hence
+the coin (the deleveraging spiral of Klages-Mundt & Minca 2021); valued at the peg, the
+token's market value would stay a fixed multiple of the coins left and a run could never
+outgrow its backing.
 
 **Holder run.** Each round holders who have not sold yet sell the share
 
@@ -75,6 +93,8 @@ Liu, J., Makarov, I. & Schoar, A. (2023). Anatomy of a Run: The Terra Luna Crash
 Paper 31160.
 Kereiakes, E., Kwon, D., Di Maggio, M. & Platias, N. (2019). Terra Money: Stability and
 Adoption (whitepaper): contraction by burning Terra for Luna.
+Klages-Mundt, A. & Minca, A. (2021). (In)Stability for the Blockchain: Deleveraging Spirals
+and Stablecoin Attacks. Cryptoeconomic Systems 1(2).
 Diamond, D. W. & Dybvig, P. H. (1983). Bank Runs, Deposit Insurance, and Liquidity (first
 movers are paid in full when the backing cannot cover all claims).
 """
@@ -103,6 +123,7 @@ __all__ = [
     "change_redemption",
     "governance_reference",
     "initial_algorithmic_state",
+    "profitable_pool_swaps",
     "run_share",
     "virtual_pool_swaps",
 ]
@@ -111,6 +132,8 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 SECONDS_PER_DAY = 86_400.0
+SALE_IMPACT = 0.02
+"""Relative impact of selling a market's 2 % depth (the square-root law's scale)."""
 _LEAST_REFERENCE = 1e-9
 """Smallest reference of a governance token relative to its snapshot price."""
 
@@ -419,7 +442,7 @@ def virtual_pool_swaps(
     )  # fmt: skip
     q = 1.0 - 1.0 / r
     swapping = disc > m
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         target = np.where(
             swapping, b * (1.0 / np.sqrt(np.clip(1.0 - disc, 1e-300, None)) - 1.0), 0.0
         )
@@ -451,11 +474,63 @@ def virtual_pool_swaps(
     )
 
 
-def governance_reference(book: AlgorithmicBook, state: AlgorithmicState) -> FloatArray:
+def profitable_pool_swaps(
+    base_pool: ArrayLike,
+    recovery_blocks: ArrayLike,
+    n_blocks: ArrayLike,
+    delta: ArrayLike,
+    discount: ArrayLike,
+    min_spread: ArrayLike,
+    sale_depth_usd: ArrayLike,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`virtual_pool_swaps` by arbitrageurs who sell what they receive into a market.
+
+    The governance tokens received are sold into a market ``sale_depth_usd`` deep (USD of
+    sells that move it 2 %), whose marginal price after ``V`` USD of sales is
+    ``exp(-0.02 · sqrt(V / D))`` of the oracle's (the square-root law of
+    :mod:`contagion.clearing.external`). Arbitrage stops where the last coin stops paying:
+    the pool fills as :func:`virtual_pool_swaps` does for the *effective* discount
+    ``d' = 1 − (1 − d) / exp(-0.02 · sqrt(V(d') / D))``, ``V(d')`` being what those swaps
+    receive. ``d'`` falls as ``V`` grows, so the root is unique; it is found by bisection.
+    An infinite depth gives :func:`virtual_pool_swaps` exactly.
+
+    Examples
+    --------
+    A coin at 0.75 whose governance token trades in a market 1 % of the pool deep swaps far
+    less than with a free sale:
+
+    >>> free, _, _ = virtual_pool_swaps(100.0, 10, 3, 0.0, 0.25, 0.005)
+    >>> costly, _, _ = profitable_pool_swaps(100.0, 10, 3, 0.0, 0.25, 0.005, 1.0)
+    >>> round(float(free), 2), round(float(costly), 2)
+    (18.56, 13.81)
+    """
+    b, r, n, d0, disc, m, depth = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (base_pool, recovery_blocks, n_blocks, delta,
+                                               discount, min_spread, sale_depth_usd))
+    )  # fmt: skip
+    free = np.isposinf(depth)
+    low, high = np.minimum(m, disc), disc.copy()
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        _, got, _ = virtual_pool_swaps(b, r, n, d0, mid, m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kept = np.exp(-SALE_IMPACT * np.sqrt(np.where(depth > 0, got / depth, np.inf)))
+            implied = np.where(kept > 0, 1.0 - (1.0 - disc) / kept, -np.inf)
+        too_far = mid > implied
+        high = np.where(too_far, mid, high)
+        low = np.where(too_far, low, mid)
+    effective = np.where(free, disc, low)
+    return virtual_pool_swaps(b, r, n, d0, effective, m)
+
+
+def governance_reference(
+    book: AlgorithmicBook, state: AlgorithmicState, coin_price: ArrayLike | None = None
+) -> FloatArray:
     """Reference price of each coin's governance token relative to the snapshot.
 
-    Market value over supply: the value scales with the coins (at the peg) holders still hold
-    of all the coins the token backs, the supply with every token minted.
+    Market value over supply: the value scales with the market value of the coins holders
+    still hold (each at ``coin_price``, never above its peg; None: at the peg) of all the
+    coins the token backs, the supply with every token minted.
 
     Examples
     --------
@@ -464,9 +539,12 @@ def governance_reference(book: AlgorithmicBook, state: AlgorithmicState) -> Floa
     >>> state = AlgorithmicState(np.array([90.0]), np.array([20.0]), np.array([50.0]))
     >>> float(governance_reference(book, state)[0])  # half the holders left, supply doubled
     0.25
+    >>> float(governance_reference(book, state, [0.8])[0])  # and the coin trades at 0.80
+    0.2
     """
     n = book.n_assets
-    held = np.bincount(book.governance, weights=state.unsold * book.peg, minlength=n)
+    value = book.peg if coin_price is None else np.minimum(np.asarray(coin_price, float), book.peg)
+    held = np.bincount(book.governance, weights=state.unsold * value, minlength=n)
     start = np.bincount(book.governance, weights=book.coin_supply * book.peg, minlength=n)
     with np.errstate(divide="ignore", invalid="ignore"):
         demand = np.where(start > 0, held / start, 1.0)[book.governance]
@@ -510,6 +588,7 @@ def algorithmic_round(
     price: ArrayLike,
     round_seconds: float,
     params: AlgorithmicParams | None = None,
+    governance_depth_usd: ArrayLike | None = None,
 ) -> tuple[AlgorithmicState, AlgorithmicRound]:
     """One round of redemption arbitrage and holder selling at the round's market prices.
 
@@ -525,6 +604,10 @@ def algorithmic_round(
         Length of the round.
     params
         Run parameters (default :class:`AlgorithmicParams`).
+    governance_depth_usd
+        Per asset, USD of sells that move its market 2 % at the round's prices; the
+        arbitrage sells the governance tokens it receives into that depth (module docstring,
+        *Arbitrage after the sale*). None: infinite depth, the sale is free.
 
     Returns
     -------
@@ -552,22 +635,41 @@ def algorithmic_round(
     if not np.all(np.isfinite(coin_price) & (coin_price >= 0)):
         raise ValueError("every algorithmic coin needs a finite non-negative price")
 
+    depth = (
+        np.full(book.n_assets, np.inf)
+        if governance_depth_usd is None
+        else np.asarray(governance_depth_usd, dtype=float)
+    )
+    if depth.shape != (book.n_assets,) or np.any(np.isnan(depth) | (depth < 0)):
+        raise ValueError(
+            f"governance_depth_usd must be >= 0, one entry per asset ({book.n_assets})"
+        )
+    sale_depth = depth[book.governance]
+    discount = np.clip(1.0 - coin_price / book.peg, 0.0, 1.0)
+
     # Capacity is in USD of coins at the peg: the market module swaps at the oracle rate.
     capacity = book.capacity_per_day * round_seconds / SECONDS_PER_DAY / book.peg
-    arbitrage = coin_price < book.peg * (1.0 - book.fee)
-    burned = np.where(arbitrage, np.minimum(capacity, state.coin_supply), 0.0)
+    # The last coin is worth swapping while its discount pays the fee and the sale's impact:
+    # 1 - d = (1 - fee) * exp(-0.02 sqrt(V / D)) at V = USD of governance tokens sold.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sale_cap = sale_depth * (np.log((1.0 - book.fee) / (1.0 - discount)) / SALE_IMPACT) ** 2
+    sale_cap = np.where(discount > book.fee, sale_cap, 0.0)
+    burned = np.minimum(
+        np.minimum(capacity, state.coin_supply), sale_cap / (book.peg * (1.0 - book.fee))
+    )
     received = burned * book.peg * (1.0 - book.fee)
     delta = state.pool_delta
     pool = book.has_pool
     if pool.any():
         blocks = np.maximum(1.0, np.floor(round_seconds / book.block_seconds[pool]))
-        offered, got, delta_after = virtual_pool_swaps(
+        offered, got, delta_after = profitable_pool_swaps(
             book.base_pool_usd[pool],
             book.recovery_blocks[pool],
             blocks,
             delta[pool],
-            np.clip(1.0 - coin_price[pool] / book.peg[pool], 0.0, 1.0),
+            discount[pool],
             book.fee[pool],
+            sale_depth[pool],
         )
         coins = offered / book.peg[pool]
         # A pool may let through more than is left: the last coins take their share.

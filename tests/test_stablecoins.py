@@ -20,6 +20,7 @@ from contagion.stablecoins import (
     change_redemption,
     governance_reference,
     initial_algorithmic_state,
+    profitable_pool_swaps,
     run_share,
     virtual_pool_swaps,
 )
@@ -303,6 +304,60 @@ def test_algorithmic_round_uses_the_virtual_pool_and_keeps_its_deviation() -> No
     assert more.burned[0] > 2 * same.burned[0]
 
 
+# -- the arbitrage sells what it is paid in --------------------------------------------------
+
+
+def test_profitable_swaps_with_a_free_sale_are_the_pool_swaps() -> None:
+    free = virtual_pool_swaps(100.0, 10, 3, 0.0, 0.25, 0.005)
+    assert profitable_pool_swaps(100.0, 10, 3, 0.0, 0.25, 0.005, np.inf) == free
+
+
+@given(
+    depth=st.floats(1e-3, 1e4),
+    discount=st.floats(0.01, 0.95),
+    delta=st.floats(0.0, 50.0),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_last_coin_swapped_just_pays(depth: float, discount: float, delta: float) -> None:
+    offered, received, _ = profitable_pool_swaps(100.0, 10, 30, delta, discount, 0.005, depth)
+    free, _, _ = virtual_pool_swaps(100.0, 10, 30, delta, discount, 0.005)
+    assert 0.0 <= float(offered) <= float(free) + 1e-12
+    if float(offered) > 0:
+        # The pool filled to the discount d' at which (1 - d) = (1 - d') · exp(-0.02 √(V/D)):
+        # swapping to d' alone reproduces the amount, and d' is the root of that condition.
+        kept = np.exp(-0.02 * np.sqrt(float(received) / depth))
+        effective = 1.0 - (1.0 - discount) / kept
+        again, _, _ = virtual_pool_swaps(100.0, 10, 30, delta, effective, 0.005)
+        assert float(again) == pytest.approx(float(offered), rel=1e-6, abs=1e-9)
+    # A shallower market for the paid tokens never lets more through.
+    shallower, _, _ = profitable_pool_swaps(100.0, 10, 30, delta, discount, 0.005, depth / 4)
+    assert float(shallower) <= float(offered) + 1e-9
+
+
+def test_no_market_for_the_governance_token_means_no_arbitrage() -> None:
+    offered, received, _ = profitable_pool_swaps(100.0, 10, 3, 0.0, 0.5, 0.005, 0.0)
+    assert float(offered) == 0.0 == float(received)
+
+
+def test_daily_limit_arbitrage_stops_where_the_sale_stops_paying() -> None:
+    # Coin at 0.90, fee 0.5 %, the governance token's market 1 M USD deep: the last coin pays
+    # while 0.90 <= 0.995 · exp(-0.02 √(V / 1e6)), so V = 1e6 · (ln(0.995 / 0.9) / 0.02)² USD.
+    book = _book(capacity=1e9)
+    state = initial_algorithmic_state(book)
+    depth = np.array([0.0, 1e6, 0.0])
+    _, done = algorithmic_round(book, state, [0.9, 10.0, 1.0], HOUR, NO_RUN, depth)
+    sale = 1e6 * (np.log(0.995 / 0.9) / 0.02) ** 2
+    assert done.minted[0] * 10.0 == pytest.approx(sale)
+    assert done.burned[0] == pytest.approx(sale / 0.995)
+    # Without the depth the whole hour's capacity is used; within the fee nothing happens.
+    _, free = algorithmic_round(book, state, [0.9, 10.0, 1.0], HOUR, NO_RUN)
+    assert free.burned[0] == pytest.approx(1e9 / 24)
+    _, calm = algorithmic_round(book, state, [0.996, 10.0, 1.0], HOUR, NO_RUN, depth)
+    assert calm.burned[0] == 0.0
+    with pytest.raises(ValueError, match="governance_depth_usd"):
+        algorithmic_round(book, state, [0.9, 10.0, 1.0], HOUR, NO_RUN, [1.0, np.nan, 1.0])
+
+
 def test_change_redemption_validates() -> None:
     book = _book()
     assert change_redemption(book, 0, redemption_fee=0.02).fee.tolist() == [0.02]
@@ -321,6 +376,9 @@ def test_governance_reference_is_value_over_supply() -> None:
     assert float(governance_reference(book, later)[0]) == pytest.approx(0.25)
     gone = AlgorithmicState(np.array([0.0]), np.array([30.0]), np.array([0.0]))
     assert 0 < float(governance_reference(book, gone)[0]) < 1e-8
+    # The coins count at their market price, never above the peg: at 0.60, 0.75 · 0.60 / 3.
+    assert float(governance_reference(book, later, [0.6])[0]) == pytest.approx(0.15)
+    assert float(governance_reference(book, later, [1.02])[0]) == pytest.approx(0.25)
 
 
 def test_redemption_changes_in_scenarios() -> None:

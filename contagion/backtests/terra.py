@@ -126,6 +126,7 @@ def run(base: Dataset, seed: int | None = None) -> Backtest:
         }
     )
     observed_break = _first_below(obs, days)
+    after_break = obs[days.index(observed_break) + 1 :] if observed_break else obs
     modelled_break = _first_below(m_ust, days)
     if observed_break is None:
         raise SchemaError(f"UST never falls below {BREAK} in the shipped series", column="terrausd")
@@ -170,8 +171,16 @@ def run(base: Dataset, seed: int | None = None) -> Backtest:
             ),
             Parameter(
                 "mLUNA reference",
-                "market value over supply; value scales with the mUST holders still hold",
+                "market value over supply; value scales with the market value of the mUST "
+                "holders still hold",
                 "contagion.stablecoins.governance_reference",
+            ),
+            Parameter(
+                "arbitrage's sale of minted mLUNA",
+                "into mLUNA's 2 % depth probed from the world's venues (its pool and external "
+                "market) at the snapshot, in USD scaling with mLUNA's price; the last coin "
+                "swapped must pay after that sale's impact",
+                "contagion.stablecoins.profitable_pool_swaps",
             ),
             Parameter("holder run", "AlgorithmicParams defaults", "contagion.stablecoins"),
             Parameter("round", "1 hour, 24 rounds a day", "choice: a daily series"),
@@ -198,22 +207,22 @@ def run(base: Dataset, seed: int | None = None) -> Backtest:
         ),
         limitations=(
             (
-                "The model does not reproduce UST's fall: Terra's virtual pool lets arbitrage "
-                "burn mUST as fast as the discount allows, minting mLUNA that collapses within "
-                "days (as LUNA did), but the arbitrage is taken as profitable whenever the "
-                "pool's marginal spread is below mUST's discount: the cost of selling the "
-                "minted mLUNA into a vanishing market is not in that condition, so arbitrage "
-                "keeps buying mUST near 0.9 until its supply is burned, where in May 2022 it "
-                "stopped and UST fell; mUST ends at "
-                f"{m_ust[-1]:.2f} against the observed {obs[-1]:.2f}."
-                if not on_time
-                else "The spiral's timing is reproduced; its depth is compared day by day above."
+                f"The spiral's timing is reproduced ({gap_detail}); its depth is not: "
+                f"modelled mUST ends at {m_ust[-1]:.2g} where UST held "
+                f"{after_break.min():.2f}-{after_break.max():.2f} from "
+                f"{days[days.index(observed_break) + 1]} on. The modelled coin is worth no "
+                "more than its backing per coin, which goes to zero with mLUNA, while the "
+                "market kept a residual price on UST (claims in a relaunch, reserves), "
+                "channels the model does not have."
+                if on_time
+                else "The model does not reproduce the timing of UST's fall "
+                f"({gap_detail}); see the day-by-day comparison above."
             ),
             "Missing channels that drove the real collapse: LUNA holders selling ahead of the "
-            "dilution (the model lowers LUNA only through minting and its market impact), the "
-            "crypto market's fall that week and the Luna Foundation Guard selling its BTC "
-            "reserve; the external depth of mLUNA is a fixed USD amount, not one that shrinks "
-            "with its market value.",
+            "dilution (the model lowers LUNA through its reference, minting and market "
+            "impact), the crypto market's fall that week, the Luna Foundation Guard selling "
+            "its BTC reserve (the partial recovery of 2022-05-10) and the halt of the Terra "
+            "chain on 2022-05-12 and 13.",
             "The run's parameters (AlgorithmicParams) are order-of-magnitude defaults, not "
             "fitted; the backtest leaves them untouched rather than tune them to this event.",
         ),

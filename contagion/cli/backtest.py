@@ -38,7 +38,7 @@ def backtest(event: str, json_out: Path | None, seed: int | None) -> None:
     """
     with step(f"replaying {event}"):
         result = run_backtest(event, seed=seed)
-    stdout.print(Markdown(result.to_markdown(level=2)))
+    stdout.print(Markdown(result.to_markdown(level=2)), soft_wrap=False)
     stdout.print(f"ran in {result.seconds:.1f} s")
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(result.to_dict(), indent=1) + "\n")
