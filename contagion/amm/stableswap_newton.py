@@ -58,7 +58,20 @@ class ArbitragePools:
     on-chain ``A()`` (the contracts use Ann = A()·n) and ``fee`` a fraction, per pool.
     """
 
-    __slots__ = ("ann", "d0", "gamma", "h", "has", "hasf", "lam0", "log_d0", "log_nn", "n", "x0")
+    __slots__ = (
+        "ann",
+        "d0",
+        "gamma",
+        "h",
+        "has",
+        "hasf",
+        "lam0",
+        "log_d0",
+        "log_nn",
+        "marginal0",
+        "n",
+        "x0",
+    )
 
     def __init__(self, balances: FloatArray, amp: FloatArray, fee: FloatArray) -> None:
         self.has = np.isfinite(balances)
@@ -72,6 +85,7 @@ class ArbitragePools:
         self.log_nn = self.n * np.log(self.n)
         self.d0 = float_d(balances, self.ann)
         self.log_d0 = np.log(self.d0)
+        self.marginal0 = self.marginal(self.lam0, self.log_d0)
 
     def take(self, rows: IntArray) -> ArbitragePools:
         """The pools ``rows``."""
@@ -83,16 +97,27 @@ class ArbitragePools:
     def marginal(self, lam: FloatArray, log_d: FloatArray) -> FloatArray:
         """log(∂F/∂x_k) of each coin at log balances lam on the invariant of D = exp(log_d):
         log marginal prices up to a constant per pool."""
-        rho = np.exp(self.n * log_d - self.log_nn - lam.sum(axis=1))
+        rho = np.exp(self.n * log_d - self.log_nn - _sum(lam))
         return np.asarray(np.log(self.ann[:, None] + rho[:, None] * np.exp(log_d[:, None] - lam)))
+
+
+# Row reductions called as ufunc methods: the same sums and extrema as ``a.sum(axis=1)`` and
+# friends without their Python wrappers, which cost more than the work on a few pools.
+_add, _maximum, _minimum = np.add.reduce, np.maximum.reduce, np.minimum.reduce
+_all, _any = np.logical_and.reduce, np.logical_or.reduce
+
+
+def _sum(values: FloatArray) -> FloatArray:
+    return np.asarray(_add(values, axis=1))
 
 
 def _masked(values: FloatArray, mask: BoolArray, reduce: str) -> FloatArray:
     """max, min or mean over the coins in ``mask`` of each pool."""
     if reduce == "mean":
-        return np.asarray(np.where(mask, values, 0.0).sum(axis=1) / mask.sum(axis=1))
-    fill = -np.inf if reduce == "max" else np.inf
-    return np.asarray(getattr(np.where(mask, values, fill), reduce)(axis=1))
+        return np.asarray(_add(np.where(mask, values, 0.0), axis=1) / _add(mask, axis=1))
+    if reduce == "max":
+        return np.asarray(_maximum(np.where(mask, values, -np.inf), axis=1))
+    return np.asarray(_minimum(np.where(mask, values, np.inf), axis=1))
 
 
 def _inverse(matrix: FloatArray) -> FloatArray:
@@ -146,6 +171,11 @@ class _System:
         self.base[:, :width, width + 1] = -moved
         self.coupling = -(1.0 + np.eye(width)) * (moved[:, :, None] * moved[:, None, :])
         self.movedf = moved
+        # What the residual and Jacobian read on every call, computed once.
+        self.gamma = pools.gamma[:, None]
+        self.ann = pools.ann[:, None]
+        self.log_rho_u0 = pools.n * pools.log_d0 - pools.log_nn
+        self.n1 = pools.n[:, None] + 1.0
 
     def level(self, lam: FloatArray, log_d: FloatArray) -> FloatArray:
         """The c that fits the traded coins' gaps best (their mean)."""
@@ -158,31 +188,32 @@ class _System:
         the Jacobian reuses."""
         p, width = self.pools, self.width
         x = np.exp(lam)
-        u = np.where(self.sell, p.x0 - (p.x0 - x) / p.gamma[:, None], x)
-        ok = np.all(u > 0.0, axis=1)
-        u = np.where(u > 0.0, u, 1.0)
+        u = np.where(self.sell, p.x0 - (p.x0 - x) / self.gamma, x)
+        positive = u > 0.0
+        ok = _all(positive, axis=1)
+        u = np.where(positive, u, 1.0)
         inv_d = np.exp(-log_d)
-        sum_x = (x * p.hasf).sum(axis=1)
-        rho = np.exp(p.n * log_d - p.log_nn - lam.sum(axis=1))
-        rho_u = np.exp(p.n * p.log_d0 - p.log_nn - np.log(u).sum(axis=1))
+        sum_x = _sum(x * p.hasf)
+        rho = np.exp(p.n * log_d - p.log_nn - _sum(lam))
+        rho_u = np.exp(self.log_rho_u0 - _sum(np.log(u)))
         v = rho[:, None] * np.exp(log_d[:, None] - lam)  # ∂F/∂x_k - Ann
         residual = np.empty((len(x), width + 2))
-        gap = np.log(p.ann[:, None] + v) - self.target - c[:, None]
+        gap = np.log(self.ann + v) - self.target - c[:, None]
         residual[:, :width] = np.where(self.moved, gap, 0.0)
         residual[:, width] = sum_x * inv_d - 1.0 + (1.0 - rho) / p.ann
-        residual[:, width + 1] = (u * p.hasf).sum(axis=1) / p.d0 - 1.0 + (1.0 - rho_u) / p.ann
+        residual[:, width + 1] = _sum(u * p.hasf) / p.d0 - 1.0 + (1.0 - rho_u) / p.ann
         return residual, ok, (x, u, inv_d, sum_x, rho, rho_u, v)
 
     def jacobian(self, parts: tuple[FloatArray, ...]) -> FloatArray:
         x, u, inv_d, sum_x, rho, rho_u, v = parts
         p, width = self.pools, self.width
-        ratio = v / (p.ann[:, None] + v) * self.movedf
+        ratio = v / (self.ann + v) * self.movedf
         jac = self.base.copy()
         jac[:, :width, :width] += self.coupling * ratio[:, :, None]
-        jac[:, :width, width] = (p.n[:, None] + 1.0) * ratio
+        jac[:, :width, width] = self.n1 * ratio
         jac[:, width, :width] = (x * inv_d[:, None] + (rho / p.ann)[:, None]) * self.movedf
         jac[:, width, width] = -sum_x * inv_d - p.n * rho / p.ann
-        slope_u = 1.0 / p.d0[:, None] + rho_u[:, None] / (p.ann[:, None] * u)
+        slope_u = 1.0 / p.d0[:, None] + rho_u[:, None] / (self.ann * u)
         jac[:, width + 1, :width] = slope_u * x * self.du
         return jac
 
@@ -267,20 +298,26 @@ def _solve(system: _System, lam: FloatArray) -> _Solved:
                 break
             inverse = _inverse(system.jacobian(parts))
             step = -_apply(inverse, residual)
-            size = np.max(np.abs(step), axis=1)
+            abs_step = np.abs(step)
+            size = _maximum(abs_step, axis=1)
             settled = running & (size <= _ARB_TOL)
             done |= settled
             running &= ~settled & np.isfinite(size)
-            t = np.minimum(1.0, 1.0 / np.maximum(np.max(np.abs(step[:, :-1]), axis=1), 1e-300))
+            t = np.minimum(1.0, 1.0 / np.maximum(_maximum(abs_step[:, :-1], axis=1), 1e-300))
             trying = running.copy()
-            small = np.sqrt(np.sum(residual**2, axis=1)) <= _ROUNDING_FLOOR
+            small = np.sqrt(_sum(residual**2)) <= _ROUNDING_FLOOR
             new_lam, new_d, new_c = lam.copy(), log_d.copy(), c.copy()
             while trying.any():
                 trial = (lam + t[:, None] * step[:, :width], log_d + t * step[:, width])
                 trial_c = c + t * step[:, width + 1]
                 found, inside, trial_parts = system.residual(*trial, trial_c)
-                following = np.max(np.abs(_apply(inverse, found)), axis=1)
+                following = _maximum(np.abs(_apply(inverse, found)), axis=1)
                 accept = trying & inside & (following <= (1.0 - t / 4.0) * size)
+                if accept.all():
+                    # Every pool takes its trial (the usual case): no row-wise copies.
+                    new_lam, new_d, new_c, residual = trial[0], trial[1], trial_c, found
+                    parts = trial_parts
+                    break
                 new_lam[accept], new_d[accept] = trial[0][accept], trial[1][accept]
                 new_c[accept], residual[accept] = trial_c[accept], found[accept]
                 for part, value in zip(parts, trial_parts, strict=True):
@@ -311,8 +348,8 @@ def _settle(
         enter = pools.has & (side == 0) & (np.abs(gap) > h / 2.0 + _ARB_TOL)
         new_side = np.where(enter, np.where(gap > 0.0, 1, -1), side)
         new_side = np.where((side != 0) & (side * (lam - pools.lam0) < 0.0), 0, new_side)
-        pending &= np.any(new_side != side, axis=1)
-        two_sided = np.any(new_side == 1, axis=1) & np.any(new_side == -1, axis=1)
+        pending &= _any(new_side != side, axis=1)
+        two_sided = _any(new_side == 1, axis=1) & _any(new_side == -1, axis=1)
         failed = pending & (~two_sided | (attempt >= 4 * pools.n))
         ok &= ~failed
         pending &= ~failed
@@ -351,7 +388,7 @@ def _sensitivity(
     x = np.where(side != 0, np.exp(lam), pools.x0)
     count, width = lam.shape
     sensitivity = np.zeros((count, width, width))
-    rows = np.flatnonzero(np.any(near == 1, axis=1) & np.any(near == -1, axis=1))
+    rows = np.flatnonzero(_any(near == 1, axis=1) & _any(near == -1, axis=1))
     if len(rows):
         system = _System(pools.take(rows), log_price[rows], near[rows])
         lam_r, log_d_r = lam[rows], log_d[rows]
@@ -380,7 +417,7 @@ def arbitrage(
     count, width = pools.x0.shape
     has = pools.has
     log_price = np.where(has, log_price, 0.0)
-    gaps0 = pools.marginal(pools.lam0, pools.log_d0) - log_price
+    gaps0 = pools.marginal0 - log_price
     spread = _masked(gaps0, has, "max") - _masked(gaps0, has, "min")
     side = np.zeros((count, width), np.int64)
     lam, log_d = pools.lam0.copy(), pools.log_d0.copy()
@@ -389,7 +426,7 @@ def arbitrage(
         with np.errstate(invalid="ignore"):
             apart = has & (np.abs(start - pools.x0) > 1e-9 * pools.x0)
         warm = np.where(apart, np.sign(start - pools.x0), 0).astype(np.int64)
-        rows = np.flatnonzero(todo & np.any(warm == 1, axis=1) & np.any(warm == -1, axis=1))
+        rows = np.flatnonzero(todo & _any(warm == 1, axis=1) & _any(warm == -1, axis=1))
         if len(rows):
             sub, prices, s = pools.take(rows), log_price[rows], warm[rows]
             lam_w = np.where(s != 0, np.log(np.where(s != 0, start[rows], 1.0)), sub.lam0)
