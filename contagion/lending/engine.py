@@ -164,6 +164,29 @@ class Liquidations:
 
 
 @dataclass(frozen=True)
+class _Loans:
+    """Sorted loans and their positions grouped by loan, laid out once for every step of a
+    round that reads them (liquidation calls, bad debt)."""
+
+    loans: IntArray
+    pos: IntArray
+    """The loans' positions, grouped by loan in ``loans`` order."""
+    size: IntArray
+    starts: IntArray
+    """Where each loan's positions start in ``pos``."""
+    local: IntArray
+    """Per position in ``pos``, the index of its loan in ``loans``."""
+
+    @classmethod
+    def of(cls, book: LendingBook, loans: IntArray) -> _Loans:
+        size = book.loan_size[loans]
+        starts = np.cumsum(size) - size
+        pos = book.positions_of(loans)
+        local = np.repeat(np.arange(len(loans), dtype=np.int64), size)
+        return cls(loans, pos, size, starts, local)
+
+
+@dataclass(frozen=True)
 class LendingRound:
     """What one round of liquidations did."""
 
@@ -234,7 +257,10 @@ def lending_round(
     else:
         assert screen is not None
         hf = screen.health(evaluated, _health(book, state, op, margin_scale, evaluated))
-    liquidatable = evaluated[hf[evaluated] < 1.0] if params.liquidations_enabled else evaluated[:0]
+    below = hf[evaluated] < 1.0
+    liquidatable = evaluated[below] if params.liquidations_enabled else evaluated[:0]
+    # The Aave family's loans below 1: liquidated (when enabled) and tested for bad debt.
+    underwater = _Loans.of(book, evaluated[below & (family[evaluated] == AAVE)])
     new = state if in_place else state.copy()
     flow = np.zeros(n_assets)
     parts: list[Liquidations] = []
@@ -250,7 +276,7 @@ def lending_round(
             slippage_depth_usd,
             params,
             hf,
-            liquidatable[kind == AAVE],
+            underwater,
             flow,
         )
         parts.append(part)
@@ -266,7 +292,6 @@ def lending_round(
         screen.touched(liquidatable)
         screen.touched(auctioned)
     liquidations = Liquidations.concat(parts) if parts else Liquidations.empty()
-    underwater = evaluated[(family[evaluated] == AAVE) & (hf[evaluated] < 1.0)]
     bad, by_asset = _bad_debt(book, new, market_price, underwater)
     return new, LendingRound(
         flow=flow,
@@ -314,25 +339,22 @@ def _health(
     return hf
 
 
-def _largest(book: LendingBook, values: FloatArray, pos: IntArray, loans: IntArray) -> IntArray:
-    """Per loan in ``loans`` (sorted), the position with the largest positive value (-1 if
-    none; the first such position on ties); ``pos`` are the loans' positions, grouped by loan
-    as :meth:`LendingBook.positions_of` gives them, and ``values`` their values."""
-    out = np.full(len(loans), -1, dtype=np.int64)
-    if len(pos) == 0:
+def _largest(group: _Loans, values: FloatArray) -> IntArray:
+    """Per loan of ``group``, the position with the largest positive value (-1 if none; the
+    first such position on ties); ``values`` are those of the group's positions."""
+    out = np.full(len(group.loans), -1, dtype=np.int64)
+    if len(group.pos) == 0:
         return out
-    size = book.loan_size[loans]
-    starts = np.cumsum(size) - size
-    best = np.maximum.reduceat(values, starts)
+    best = np.maximum.reduceat(values, group.starts)
     # First position of each loan that reaches its loan's largest value.
-    hits = np.flatnonzero(values == np.repeat(best, size))
-    owner = np.searchsorted(starts, hits, side="right") - 1
+    hits = np.flatnonzero(values == best[group.local])
+    owner = group.local[hits]
     first = np.ones(len(hits), dtype=bool)
     first[1:] = owner[1:] != owner[:-1]
-    chosen = np.full(len(loans), -1, dtype=np.int64)
+    chosen = np.full(len(group.loans), -1, dtype=np.int64)
     chosen[owner[first]] = hits[first]
     found = (best > 0) & (chosen >= 0)
-    out[found] = pos[chosen[found]]
+    out[found] = group.pos[chosen[found]]
     return out
 
 
@@ -344,17 +366,17 @@ def _aave(
     depth: FloatArray,
     params: LendingParams,
     hf: FloatArray,
-    loans: IntArray,
+    group: _Loans,
     flow: FloatArray,
 ) -> tuple[Liquidations, int, int]:
-    if len(loans) == 0:
+    if len(group.loans) == 0:
         return Liquidations.empty(), 0, 0
-    pos = book.positions_of(loans)
+    pos = group.pos
     price = op[pos]
-    d = _largest(book, s.debt[pos] * price, pos, loans)
-    c = _largest(book, s.collateral[pos] * price * book.used[pos], pos, loans)
+    d = _largest(group, s.debt[pos] * price)
+    c = _largest(group, s.collateral[pos] * price * book.used[pos])
     ok = (d >= 0) & (c >= 0)
-    loans, d, c = loans[ok], d[ok], c[ok]
+    loans, d, c = group.loans[ok], d[ok], c[ok]
     liq = aave_liquidation(
         np.inf,
         s.debt[d],
@@ -637,16 +659,18 @@ def _flip_auctions(
 
 
 def _bad_debt(
-    book: LendingBook, s: LendingState, pm: FloatArray, underwater: IntArray
+    book: LendingBook, s: LendingState, pm: FloatArray, group: _Loans
 ) -> tuple[FloatArray, FloatArray]:
-    """Aave-family shortfall of ``underwater`` loans (the only ones below HF 1, so the only
-    ones that can be short of collateral), Comet's loss and CDP tabs left uncovered."""
+    """Aave-family shortfall of the ``group`` of underwater loans (the only ones below HF 1,
+    so the only ones that can be short of collateral), Comet's loss and CDP tabs left
+    uncovered."""
     n_protocols, n_assets = len(book.protocol_ids), len(pm)
     by_asset = np.zeros((n_protocols, n_assets))
+    underwater = group.loans
     if len(underwater):
-        pos = book.positions_of(underwater)
+        pos = group.pos
         # Loans numbered 0..k-1 in ``underwater`` order: sums sized by k, not by every loan.
-        local = np.repeat(np.arange(len(underwater)), book.loan_size[underwater])
+        local = group.local
         asset = book.asset[pos]
         debt_pos = s.debt[pos] * pm[asset]
         coll_usd = np.bincount(
