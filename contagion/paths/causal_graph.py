@@ -1,56 +1,27 @@
-"""Contagion paths: the run's losses traced back to the shock and ranked by USD.
+"""The causal graph of a run: its cause records as timed edges, with losses and links.
 
-From a run's cause records (:mod:`contagion.causes`) :func:`rank_paths` builds the weighted
-causal graph across rounds, nodes being ``(time, graph node)``, and attributes every loss of
-:attr:`PropagationResult.losses` to the chains of causes that led to it by proportional flow
-tracing (:mod:`contagion.tracing`: each node's outflow is attributed to its inflows so far in
-proportion to their USD, Bialek 1996). Paths from the scenario to a loss are ranked by the
-USD they carry; losses whose chain ends at a move with no recorded cause form the residual,
-reported per origin, so that ``sum(all paths) + residual == total losses``.
-
-Time inside a round follows the solver's steps (:mod:`contagion.propagate`): oracles read the
-previous round's prices, lending liquidates at the new answers, liquidators, dealers and
-perpetual venues sell, algorithmic coins redeem and run, the market clears the round's flow
-with the scenario's moves, and bad debt writes receipt tokens down. Three kinds of link are
-added to the records, each one the solver's own rule:
-
-* a dealer's hedge or a perpetual liquidation in an asset is caused by that asset's price
-  (``underlying``: asset -> the venue's book in that asset, ``venue:<venue>|<asset>``, worth
-  the venue's flow; one node per underlying, so one asset's move does not share in the
-  causes of another's force-closes and losses);
-* a composite feed's update is shared among its source feeds in proportion to how far each
-  moved since the composite last published (the records split it evenly);
-* a scheduled protocol write-down is caused by the scenario (``scenario -> protocol``, worth
-  the write-down beyond that round's bad debt).
-
-Losses are the rows of :attr:`~contagion.result.PropagationResult.losses`: a protocol's bad
-debt is spread over its ``bad_debt`` records (scaled to the final level, since auctions can
-recover part of a shortfall); a perpetual market's insurance-fund draws and ADL are losses of
-its venue in the rounds they happened; an algorithmic coin's depeg is a loss of the coin.
+See :mod:`contagion.paths` for the method.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from contagion.tracing import TimedEdges, Tracing, best_paths, route_load, trace
+from contagion.paths.text import _absorbers, _Moves, _Namer, _phrase, _shock_texts
+from contagion.tracing import TimedEdges, Tracing, best_paths, route_load
 
 if TYPE_CHECKING:
-    from contagion.dataset import Dataset
     from contagion.result import PropagationResult
 
-__all__ = ["ContagionPath", "PathRanking", "path_labels", "rank_paths"]
-
 _STEP = 100
-# (read, write) offsets within a round, in the solver's order (see the module docstring).
+# (read, write) offsets within a round, in the solver's order (see :mod:`contagion.paths`).
 _TIME: dict[str, tuple[int, int]] = {
     "underlying": (0, 1),
     "collateral": (25, 25),
@@ -72,15 +43,6 @@ _TIME: dict[str, tuple[int, int]] = {
 _MAX_FEED_LEVELS = 9
 _CANDIDATES = 20
 _SALES = ("sell", "hedge", "perp_liquidation", "run", "redemption")
-
-RESIDUAL_REASONS = {
-    "asset": "price moved with no recorded cause (arbitrage through a pool or PSM, a peg)",
-    "feed": "feed moved with no recorded source",
-    "venue": "venue traded before any move of its underlying was recorded",
-    "protocol": "protocol lost value with no recorded cause",
-    "market": "market liquidated with no recorded oracle move",
-    "unrecorded": "loss with no cause record",
-}
 
 
 @dataclass(frozen=True)
@@ -126,193 +88,6 @@ class ContagionPath:
             "channels": list(self.channels),
             "rounds": list(self.rounds),
         }
-
-
-@dataclass(frozen=True)
-class PathRanking:
-    """The ranked paths of a run and how the run's losses split between them.
-
-    ``attributed_usd`` is the loss traced back to the scenario along any path (not only the
-    ranked ones), ``residual_usd = total_loss_usd - attributed_usd`` the loss whose chain of
-    causes ends somewhere else; ``residual_by_origin`` says where, and why.
-    """
-
-    paths: tuple[ContagionPath, ...]
-    total_loss_usd: float
-    attributed_usd: float
-    residual_usd: float
-    residual_by_origin: tuple[tuple[str, float, str], ...] = ()
-    labels: Mapping[str, str] = field(default_factory=dict)
-    scenario: str = ""
-
-    def label(self, node: str) -> str:
-        """Display name of a node id (its label, or a name composed from its parts)."""
-        return _Namer(self.labels)(node)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per path: rank, loss_usd, share, path (text), nodes, channels, rounds."""
-        columns = ["rank", "loss_usd", "share", "path", "nodes", "channels", "rounds"]
-        rows = [
-            {
-                "rank": i,
-                "loss_usd": p.loss_usd,
-                "share": p.share,
-                "path": p.describe(self.labels),
-                "nodes": list(p.nodes),
-                "channels": list(p.channels),
-                "rounds": list(p.rounds),
-            }
-            for i, p in enumerate(self.paths, start=1)
-        ]
-        return pd.DataFrame(rows, columns=columns)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: totals, the residual per origin with its reason, and the paths."""
-        return {
-            "scenario": self.scenario,
-            "method": "proportional flow tracing over the round-layered causal graph",
-            "total_loss_usd": self.total_loss_usd,
-            "attributed_usd": self.attributed_usd,
-            "residual_usd": self.residual_usd,
-            "residual": [
-                {"origin": node, "label": _Namer(self.labels)(node), "usd": usd, "reason": why}
-                for node, usd, why in self.residual_by_origin
-            ],
-            "paths": [
-                {"rank": i, **p.to_dict(self.labels)} for i, p in enumerate(self.paths, start=1)
-            ],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1)
-
-    def to_markdown(self) -> str:
-        """A Markdown section: totals, the ranked paths as a table, the residual per origin.
-
-        Labels are on-chain text: Markdown and HTML characters in them are escaped.
-        """
-        lines = [
-            f"## Contagion paths: {_md(self.scenario)}",
-            "",
-            f"Total losses {_money(self.total_loss_usd)}; traced to the shock "
-            f"{_money(self.attributed_usd)}; residual {_money(self.residual_usd)}.",
-            "",
-            "| # | loss (USD) | share | path |",
-            "|---:|---:|---:|---|",
-        ]
-        for i, p in enumerate(self.paths, start=1):
-            lines.append(
-                f"| {i} | {p.loss_usd:,.0f} | {p.share:.1%} | {_md(p.describe(self.labels))} |"
-            )
-        if self.residual_by_origin:
-            lines += ["", "| residual origin | USD | why |", "|---|---:|---|"]
-            for node, usd, why in self.residual_by_origin:
-                lines.append(f"| {_md(_Namer(self.labels)(node))} | {usd:,.0f} | {_md(why)} |")
-        return "\n".join(lines) + "\n"
-
-
-def rank_paths(
-    result: PropagationResult,
-    *,
-    k: int = 10,
-    min_share: float = 0.001,
-    labels: Mapping[str, str] | None = None,
-) -> PathRanking:
-    """The ``k`` contagion paths carrying the most loss, by proportional flow tracing.
-
-    Parameters
-    ----------
-    result
-        A propagation run (:func:`contagion.propagate`).
-    k
-        Paths to return, heaviest first.
-    min_share
-        Leave out paths carrying less than this share of the total loss (and stop searching
-        below it).
-    labels
-        Display names of nodes (:func:`path_labels`); asset symbols are known from the run.
-
-    Returns
-    -------
-    PathRanking
-        Paths best first; the total loss (the sum of ``result.losses``), the part traced to
-        the scenario along all paths, and the residual per origin.
-
-    Notes
-    -----
-    Each node of the round-layered causal graph passes on what reached it in proportion to
-    the USD of its inflows (Bialek, "Tracing the flow of electricity", 1996; the same
-    proportional-sharing rule that attributes defaults to exposures in clearing networks).
-    A path's loss is the loss where it ends times the product of the shares along it, so
-    the losses of all paths and of the residual add up to the total. The attribution is a
-    dynamic programme over time and the paths come from a best-first search bounded by each
-    edge's exact best completion (:mod:`contagion.tracing`); neither enumerates paths.
-
-    Examples
-    --------
-    >>> from contagion import sample_world, propagate
-    >>> from contagion.scenario import PriceShock, Scenario
-    >>> run = propagate(sample_world(positions=2_000, seed=1),
-    ...                 Scenario(name="eth", shocks=(PriceShock("ETH", -0.3),)))
-    >>> ranking = rank_paths(run, k=3)
-    >>> abs(ranking.attributed_usd + ranking.residual_usd - ranking.total_loss_usd) < 1e-6
-    True
-    """
-    if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
-    if not 0 <= min_share < 1:
-        raise ValueError(f"min_share must be in [0, 1), got {min_share}")
-    graph = _CausalGraph.build(result)
-    tracing = trace(graph.edges)
-    total = float(result.losses["usd"].sum()) if len(result.losses) else 0.0
-    origins = tracing.by_origin()
-    attributed = origins.pop(0, 0.0)
-    residual = total - attributed
-    names = graph.names
-    residual_rows = tuple(
-        (names[i], usd, RESIDUAL_REASONS.get(names[i].split(":", 1)[0], "no recorded cause"))
-        for i, usd in sorted(origins.items(), key=lambda kv: -kv[1])
-    )
-    floor = min_share * total
-    paths = graph.routes(tracing, k=k, floor=floor, total=total)
-    shown = {a: s for a, s in zip(result.asset_ids, result.symbols, strict=True)}
-    merged = {f"asset:{a}": s for a, s in shown.items()}
-    merged.update(labels or {})
-    return PathRanking(
-        paths=paths,
-        total_loss_usd=total,
-        attributed_usd=attributed,
-        residual_usd=residual,
-        residual_by_origin=residual_rows,
-        labels=merged,
-        scenario=result.scenario.name,
-    )
-
-
-def path_labels(dataset: Dataset) -> dict[str, str]:
-    """Display names of causal-graph nodes from a dataset's tables (untrusted text: escape
-    it where it is rendered)."""
-    labels: dict[str, str] = {}
-    protocols = dataset.table("protocols").to_pylist()
-    for row in protocols:
-        labels[f"protocol:{row['protocol_id']}"] = str(row["name"])
-        labels[f"venue:{row['protocol_id']}"] = str(row["name"])
-    symbol: dict[str, str] = {}
-    for row in dataset.table("assets").to_pylist():
-        symbol[row["asset_id"]] = str(row["symbol"])
-        labels[f"asset:{row['asset_id']}"] = str(row["symbol"])
-        labels[f"external:{row['asset_id']}"] = f"outside markets for {row['symbol']}"
-    for row in dataset.table("oracle_feeds").to_pylist():
-        labels[f"feed:{row['feed_id']}"] = str(row["description"])
-    for row in dataset.table("pools").to_pylist():
-        pair = "/".join(symbol.get(t, t) for t in row["token_asset_ids"] or ())
-        dex = labels.get(f"protocol:{row['protocol_id']}", str(row["protocol_id"]))
-        labels[f"pool:{row['pool_id']}"] = f"{dex} {pair} pool"
-    for row in protocols:
-        # A peg stability module is a venue of its own (its id is the protocol's).
-        if row["kind"] == "stablecoin":
-            labels.setdefault(f"pool:{row['protocol_id']}", str(row["name"]))
-    return labels
 
 
 # -- the causal graph of a run -------------------------------------------------------------
@@ -571,7 +346,7 @@ def _scenario_links(frame: pd.DataFrame, result: PropagationResult) -> pd.DataFr
 
 
 def _loss_edges(frame: pd.DataFrame, result: PropagationResult) -> pd.DataFrame:
-    """Put every row of ``result.losses`` on the causal graph (see the module docstring).
+    """Put every row of ``result.losses`` on the causal graph (see :mod:`contagion.paths`).
 
     Bad debt is set as the ``loss`` of ``frame``'s own ``bad_debt`` rows (in place); the
     other losses come back as terminal edges ``node -> loss:<channel>|<id>``. A loss with no
@@ -671,159 +446,3 @@ def _feed_levels(frame: pd.DataFrame) -> dict[str, int]:
         if not changed:
             break
     return level
-
-
-# -- text ----------------------------------------------------------------------------------
-
-
-class _Moves:
-    """Price change of an asset over one round, looked up for the hops of the shown paths."""
-
-    def __init__(self, result: PropagationResult) -> None:
-        self._index = {f"asset:{a}": i for i, a in enumerate(result.asset_ids)}
-        self._prices = [result.initial_price, *[r.price for r in result.records]]
-
-    def move(self, node: str, r: int) -> float:
-        i = self._index.get(node)
-        if i is None or r + 1 >= len(self._prices):
-            return math.nan
-        before, after = self._prices[r][i], self._prices[r + 1][i]
-        return float(after / before - 1.0) if before > 0 else math.nan
-
-
-def _absorbers(absorb: pd.DataFrame) -> dict[tuple[str, int], str]:
-    """The venue that took the largest part of each asset's flow in each round."""
-    if absorb.empty:
-        return {}
-    top = absorb.loc[absorb.groupby(["src", "round"])["usd"].idxmax()]
-    return {
-        (str(s), int(r)): str(d)
-        for s, r, d in zip(top["src"], top["round"], top["dst"], strict=True)
-    }
-
-
-def _percent(move: float) -> str:
-    text = f"{move * 100:+.1f}".removesuffix(".0")
-    return f"{text}%"
-
-
-def _shock_texts(result: PropagationResult) -> dict[str, str]:
-    """What the scenario did, keyed by the node it hit (``""``: the only event, if one)."""
-    s = result.scenario
-    by_name: dict[str, str] = {}
-    for a, sym in zip(result.asset_ids, result.symbols, strict=True):
-        by_name.setdefault(sym, a)
-        by_name[a] = a
-    texts: dict[str, str] = {}
-    events: list[str] = []
-    for shock in s.shocks:
-        text = f"{shock.asset} {_percent(shock.move)}"
-        events.append(text)
-        if shock.asset in by_name:
-            texts[f"asset:{by_name[shock.asset]}"] = text
-    for depeg in s.depegs:
-        if depeg.price is not None:
-            text = f"{depeg.asset} depegs to ${depeg.price:g}"
-        else:
-            text = f"{depeg.asset} depegs {_percent(depeg.move or 0.0)}"
-        events.append(text)
-        if depeg.asset in by_name:
-            texts[f"asset:{by_name[depeg.asset]}"] = text
-    for failure in s.protocol_failures:
-        text = f"{failure.protocol} writes down {failure.writedown:.0%}"
-        events.append(text)
-        texts[f"protocol:{failure.protocol}"] = text
-    if len(events) == 1:
-        texts[""] = events[0]
-    return texts
-
-
-class _Namer:
-    """Display name of a node: its label, else a name composed from its parts."""
-
-    def __init__(self, labels: Mapping[str, str]) -> None:
-        self.labels = labels
-
-    def __call__(self, node: str) -> str:
-        found = self.labels.get(node)
-        if found is not None:
-            return found
-        kind, _, rest = node.partition(":")
-        if kind == "market":
-            protocol, _, asset = rest.partition("|")
-            return f"{self(f'protocol:{protocol}')} {self(f'asset:{asset}')}"
-        if kind == "loss":
-            return rest.partition("|")[2]
-        if kind == "venue" and "|" in rest:
-            return self(f"venue:{rest.partition('|')[0]}")
-        if kind in ("asset", "feed", "pool", "external") and ":0x" in rest:
-            address = rest.partition(":")[2]
-            return f"{address[:8]}…" if len(address) > 10 else rest
-        return rest or node
-
-
-def _verb(protocol: str) -> str:
-    if protocol.startswith("compound-v3"):
-        return "absorbs"
-    if protocol.startswith("maker"):
-        return "auctions"
-    return "liquidates"
-
-
-def _phrase(
-    name: _Namer, channel: str, src: str, dst: str, move: float, venue: str, shock: str
-) -> list[str]:
-    """The words of one hop (empty where the next hop says it)."""
-    moved = [f"{name(dst)} {_percent(move)}"] if math.isfinite(move) and abs(move) >= 5e-4 else []
-    into = f" into {name(venue)}" if venue else ""
-    if channel == "shock":
-        return [shock or f"{name(dst)} shock"]
-    if channel == "scenario":
-        return [shock or f"{name(dst)} fails"]
-    if channel == "oracle":
-        return [name(dst)]
-    if channel == "liquidation":
-        protocol, _, asset = dst.removeprefix("market:").partition("|")
-        return [f"{name(f'protocol:{protocol}')} {_verb(protocol)} {name(f'asset:{asset}')}"]
-    if channel == "sell":
-        return [f"sells {name(dst)}{into}", *moved]
-    if channel == "hedge":
-        return [f"dealers on {name(src)} sell {name(dst)}{into}", *moved]
-    if channel == "perp_liquidation":
-        return [f"{name(src)} force-closes longs, sells {name(dst)}{into}", *moved]
-    if channel == "redemption":
-        return [f"{name(src)} redeemed for {name(dst)}", *moved]
-    if channel == "run":
-        return [f"run on {name(dst)}", *moved]
-    if channel == "bad_debt":
-        return [f"bad debt at {name(dst)}"]
-    if channel == "writedown":
-        return [f"{name(dst)} written down"]
-    if channel == "underlying":
-        # Name the asset a perpetual market follows unless the scenario text already does.
-        asset = name(src)
-        return [] if not src.startswith("asset:") or shock.startswith(asset) else [asset]
-    if channel == "collateral":
-        protocol, _, asset = dst.removeprefix("market:").partition("|")
-        return [f"{name(f'protocol:{protocol}')} left short on {name(f'asset:{asset}')} debt"]
-    if channel == "insurance_fund":
-        return [f"insurance fund of {name(dst)} pays"]
-    if channel == "adl":
-        return [f"{name(dst)} auto-deleverages profitable shorts"]
-    if channel == "depeg":
-        return [f"{name(src)} holders lose the depeg"]
-    return [f"{name(dst)} ({channel})"]
-
-
-_MD_SPECIAL = str.maketrans(
-    {c: f"\\{c}" for c in "\\`*_{}[]()#+!|~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-)
-
-
-def _md(text: str) -> str:
-    """Untrusted text made inert in a Markdown table cell."""
-    return " ".join(text.split()).translate(_MD_SPECIAL)
-
-
-def _money(value: float) -> str:
-    return f"${value:,.0f}"
