@@ -256,7 +256,8 @@ def lending_round(
         evaluated = np.arange(book.n_loans, dtype=np.int64)
     else:
         assert screen is not None
-        hf = screen.health(evaluated, _health(book, state, op, margin_scale, evaluated))
+        layout = screen.layout(book, evaluated)
+        hf = screen.health(evaluated, _health(book, state, op, margin_scale, evaluated, layout))
     below = hf[evaluated] < 1.0
     liquidatable = evaluated[below] if params.liquidations_enabled else evaluated[:0]
     # The Aave family's loans below 1: liquidated (when enabled) and tested for bad debt.
@@ -310,9 +311,11 @@ def _health(
     op: FloatArray | PositionPrices,
     margin_scale: FloatArray | None,
     loans: IntArray | None,
+    layout: tuple[IntArray, IntArray] | None = None,
 ) -> FloatArray:
     """Health factor of ``loans`` (all when None) with each family's own rule, in the
-    protocol's quote units."""
+    protocol's quote units; ``layout`` is the loans' positions and where each loan's start,
+    when known."""
     if loans is None:
         weight = book.health_weight
         if margin_scale is not None:
@@ -323,13 +326,14 @@ def _health(
     else:
         if len(loans) == 0:
             return np.zeros(0)
-        pos = book.positions_of(loans)
+        if layout is None:
+            size = book.loan_size[loans]
+            layout = (book.positions_of(loans), np.cumsum(size) - size)
+        pos, starts = layout
         weight = book.health_weight[pos]
         if margin_scale is not None:
             weight = weight * margin_scale[book.asset[pos]]
         price = op[pos]
-        size = book.loan_size[loans]
-        starts = np.cumsum(size) - size
         coll_value = np.add.reduceat(state.collateral[pos] * price * weight, starts)
         debt_value = np.add.reduceat(state.debt[pos] * price, starts)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -550,11 +554,11 @@ def _auctions(
     # Collateral left after the tab is covered goes back to the vault.
     covered = (result.tab_left <= 0) & (result.bad_debt <= 0)
     returned = np.where(covered, result.collateral_left, 0.0)
-    back = np.zeros(book.n_loans)
-    back[loans] = returned
-    back_pos = book.positions_of(loans[returned > 0])
-    back_pos = back_pos[book.used[back_pos]]
-    s.collateral[back_pos] += back[book.loan[back_pos]]
+    back = returned > 0
+    back_pos = book.positions_of(loans[back])
+    back_amount = np.repeat(returned[back], book.loan_size[loans[back]])
+    used = book.used[back_pos]
+    s.collateral[back_pos[used]] += back_amount[used]
     np.add.at(s.auction_bad_debt_usd, book.loan_protocol[loans], result.bad_debt)
     s.auction_tab[loans] = np.where(covered | (result.bad_debt > 0), 0.0, result.tab_left / pm[da])
     s.auction_collateral[loans] = np.where(

@@ -13,7 +13,10 @@ the loan's balances did not change, then
 Loans with ``HF_ref * m_min * rho_min / rho_max >= 1`` cannot be liquidatable and are skipped;
 the rest (sorted by ``HF_ref`` once per full evaluation, so selecting them is a binary search)
 plus every loan whose balances changed since (liquidated, absorbed, auctioned) are evaluated
-exactly. When the bound gets loose (prices moved by more than ``band`` since the reference) the
+exactly. Only loans with ``HF_ref <= 1 / (1 - band)`` can ever be selected before the next
+reset, so only they are sorted; a round that selects the same loans as the round before (no
+price moved, no loan touched for the first time) reuses that round's selection and the layout
+of its positions. When the bound gets loose (prices moved by more than ``band`` since the reference) the
 next round evaluates every loan and resets the reference. The result is the same as evaluating
 every loan every round: the bound only decides what need not be looked at.
 
@@ -79,6 +82,10 @@ class HealthScreen:
     _probe_price: FloatArray = field(default_factory=lambda: np.zeros(0))
     _margin: FloatArray | None = None
     _dirty: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    _selected: tuple[int, IntArray] | None = None
+    """The last selection: how many loans of ``_order`` it took, and the loans."""
+    _layout: tuple[IntArray, IntArray, IntArray] | None = None
+    """Positions of the last selection, grouped by loan, and where each loan's start."""
 
     def candidates(
         self,
@@ -102,10 +109,23 @@ class HealthScreen:
         if factor < 1.0 - self.band:
             return None
         k = int(np.searchsorted(self._sorted_hf, 1.0 / factor, side="right"))
+        if self._selected is not None and self._selected[0] == k:
+            return self._selected[1]
         chosen = np.zeros(book.n_loans, dtype=bool)
         chosen[self._order[:k]] = True
         chosen |= self._dirty
-        return np.flatnonzero(chosen)
+        loans = np.flatnonzero(chosen)
+        self._selected, self._layout = (k, loans), None
+        return loans
+
+    def layout(self, book: LendingBook, loans: IntArray) -> tuple[IntArray, IntArray]:
+        """Positions of ``loans`` (sorted) grouped by loan, and where each loan's start: kept
+        while the selection stays the same."""
+        if self._layout is None or self._layout[0] is not loans:
+            size = book.loan_size[loans]
+            starts = np.cumsum(size) - size
+            self._layout = (loans, book.positions_of(loans), starts)
+        return self._layout[1], self._layout[2]
 
     def health(self, candidates: IntArray, exact: FloatArray) -> FloatArray:
         """Per loan: ``exact`` for the candidates, the reference value (>= 1 now) elsewhere."""
@@ -126,13 +146,19 @@ class HealthScreen:
             _, first = np.unique(book.feed, return_index=True)
             self._probe = first.astype(np.int64)
         self._hf = hf.copy()
-        self._order = np.argsort(hf, kind="stable").astype(np.int64)
+        # Selections ask for HF_ref <= 1 / factor with factor >= 1 - band: only those loans
+        # need an order (in loan order among equals, as a stable sort of all would give).
+        limit = 1.0 / (1.0 - self.band) if self.band < 1.0 else np.inf
+        near = np.flatnonzero(hf <= limit)
+        self._order = near[np.argsort(hf[near], kind="stable")].astype(np.int64)
         self._sorted_hf = hf[self._order]
+        self._selected = self._layout = None
         self._probe_price = np.asarray(oracle_price[self._probe], dtype=float)
         self._margin = None if margin_scale is None else margin_scale.copy()
         self._dirty = np.zeros(book.n_loans, dtype=bool)
 
     def touched(self, loans: IntArray) -> None:
         """Loans whose balances changed: evaluated every round until the next reset."""
-        if self._hf is not None and len(loans):
+        if self._hf is not None and len(loans) and not self._dirty[loans].all():
             self._dirty[loans] = True
+            self._selected = self._layout = None
