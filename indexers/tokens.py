@@ -13,7 +13,7 @@ from typing import Any
 
 from eth_abi import decode
 
-from indexers.abi import load_abi
+from indexers.abi import decode_abi, load_abi
 from indexers.base import IndexContext, Meta
 from indexers.errors import IndexerError
 from indexers.rpc.multicall import Call
@@ -108,7 +108,7 @@ def decode_all(types: Sequence[str], data: bytes | None, what: str) -> tuple[Any
     if data is None:
         raise IndexerError(f"{what}: call reverted")
     try:
-        return tuple(decode(list(types), data))
+        return decode_abi(tuple(types), data)
     except Exception as exc:
         raise IndexerError(f"{what}: undecodable return data ({exc})") from None
 

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
 from eth_abi import decode, encode
 from eth_utils import keccak
 
-__all__ = ["Abi", "Event", "Function", "load_abi"]
+from indexers.abi.words import decode_static, encode_static
+
+__all__ = ["Abi", "Event", "Function", "decode_abi", "load_abi"]
 
 
 def _canonical(param: dict[str, Any]) -> str:
@@ -45,17 +47,20 @@ class Function:
     def signature(self) -> str:
         return f"{self.name}({','.join(self.inputs)})"
 
-    @property
+    @cached_property
     def selector(self) -> bytes:
         return keccak(text=self.signature)[:4]
 
     def encode(self, *args: Any) -> bytes:
         """Call data: selector and ABI-encoded arguments."""
-        return self.selector + encode(list(self.inputs), list(args))
+        head = encode_static(self.inputs, args)
+        if head is None:
+            head = encode(list(self.inputs), list(args))
+        return self.selector + head
 
     def decode(self, data: bytes) -> tuple[Any, ...]:
         """The decoded return values (a tuple, one item per output)."""
-        return tuple(decode(list(self.outputs), data))
+        return decode_abi(self.outputs, data)
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class Event:
     def signature(self) -> str:
         return f"{self.name}({','.join(self.types)})"
 
-    @property
+    @cached_property
     def topic(self) -> str:
         """``topics[0]`` of its logs, as 0x-prefixed hex."""
         return "0x" + keccak(text=self.signature).hex()
@@ -80,14 +85,23 @@ class Event:
         """Field values of one ``eth_getLogs`` entry by name (addresses lower case)."""
         topics = [bytes.fromhex(str(t).removeprefix("0x")) for t in log["topics"][1:]]
         data = bytes.fromhex(str(log["data"]).removeprefix("0x"))
-        plain = [t for t, i in zip(self.types, self.indexed, strict=True) if not i]
-        values = iter(decode(plain, data)) if plain else iter(())
+        plain = tuple(t for t, i in zip(self.types, self.indexed, strict=True) if not i)
+        values = iter(decode_abi(plain, data)) if plain else iter(())
         out: dict[str, Any] = {}
         topic_iter = iter(topics)
         for name, kind, is_indexed in zip(self.names, self.types, self.indexed, strict=True):
-            value = decode([kind], next(topic_iter))[0] if is_indexed else next(values)
+            value = decode_abi((kind,), next(topic_iter))[0] if is_indexed else next(values)
             out[name] = value.lower() if kind == "address" else value
         return out
+
+
+def decode_abi(types: tuple[str, ...], data: bytes) -> tuple[Any, ...]:
+    """``types`` decoded from ``data``: word by word where every type is static
+    (:mod:`indexers.abi.words`), else by ``eth_abi``; the same values and errors either way."""
+    values = decode_static(types, data)
+    if values is None:
+        values = tuple(decode(list(types), data))
+    return values
 
 
 class Abi:
