@@ -96,6 +96,8 @@ class IndexContext:
         Multicall3 contract.
     progress
         ``progress(stage, done, total)`` is called as work completes (total may be None).
+    concurrency
+        Multicall3 requests in flight at once (the output does not depend on it).
     """
 
     client: RpcClient
@@ -106,6 +108,7 @@ class IndexContext:
     checkpoint_dir: Path | None = None
     multicall_address: str = MULTICALL3_ADDRESS
     progress: Callable[[str, int, int | None], None] | None = None
+    concurrency: int = 1
     _checkpoint: Checkpoint | None = field(default=None, init=False, repr=False)
     _meta: Meta | None = field(default=None, init=False, repr=False)
 
@@ -153,6 +156,7 @@ class IndexContext:
             batch_size=self.batch_size,
             checkpoint=self._checkpoint,
             on_batch=advance,
+            workers=self.concurrency,
         )
 
     def read(self, stage: str, calls: Sequence[Call]) -> list[bytes | None]:

@@ -255,6 +255,7 @@ def run_source(
     multicall: str | None = None,
     progress: Callable[[str, int, int | None], None] | None = None,
     strict: bool = False,
+    concurrency: int = 1,
 ) -> IndexResult:
     """Index ``name`` into the dataset at ``out`` (merged with what is there), resumably.
 
@@ -293,6 +294,7 @@ def run_source(
             checkpoint_dir=target / CHECKPOINT_FOLDER / part.name,
             multicall_address=str(multicall),
             progress=progress,
+            concurrency=concurrency,
         )
         tables, rec = part.run(ctx)
         results.append(tables)

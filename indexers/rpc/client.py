@@ -10,12 +10,18 @@ generator. Every attempt counts against the budget; when it is spent the client 
 
 An ``eth_getLogs`` answer saying the range holds too many results is not retried: it is
 raised as :class:`LogRangeError` for :mod:`indexers.rpc.logs` to split the range.
+
+A client may be shared by threads that keep several requests in flight
+(:class:`~indexers.rpc.multicall.Multicall` with ``workers``): the budget, the statistics,
+the request ids and the jitter draws are taken under one lock, so the budget is never
+overrun and every draw still comes from the seeded generator.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -119,6 +125,7 @@ class RpcClient:
         self._rng = np.random.default_rng(seed)
         self._sleep = sleep
         self._next_id = 1
+        self._lock = threading.Lock()
 
     @property
     def label(self) -> str:
@@ -137,22 +144,26 @@ class RpcClient:
         BudgetExceededError
             The request budget is used up.
         """
-        self.stats.by_method[method] += 1
+        with self._lock:
+            self.stats.by_method[method] += 1
         last = ""
         for attempt in range(self.retry.max_attempts):
             if attempt:
-                self.stats.retries += 1
                 cap = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
-                self._sleep(float(self._rng.uniform(0.0, cap)))
-            if self.max_requests is not None and self.stats.requests >= self.max_requests:
-                raise BudgetExceededError(
-                    f"request budget of {self.max_requests} used up (raise --max-requests; "
-                    "a rerun resumes from the checkpoint)",
-                    method=method,
-                )
-            self.stats.requests += 1
-            request_id = self._next_id
-            self._next_id += 1
+                with self._lock:
+                    self.stats.retries += 1
+                    wait = float(self._rng.uniform(0.0, cap))
+                self._sleep(wait)
+            with self._lock:
+                if self.max_requests is not None and self.stats.requests >= self.max_requests:
+                    raise BudgetExceededError(
+                        f"request budget of {self.max_requests} used up (raise --max-requests; "
+                        "a rerun resumes from the checkpoint)",
+                        method=method,
+                    )
+                self.stats.requests += 1
+                request_id = self._next_id
+                self._next_id += 1
             body = json.dumps(
                 {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
             ).encode()

@@ -8,6 +8,7 @@ decodes answers and decides what to retry. Transient failures are raised as
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, Protocol
 
 import requests
@@ -42,6 +43,10 @@ class HttpTransport:
     timeout
         Seconds to wait for connect and for each read; a stalled node raises
         :class:`TransientError`.
+
+    Each thread that sends gets its own keep-alive connection (``requests`` sessions are not
+    meant to be shared between threads), so requests sent from a thread pool are in flight
+    together.
     """
 
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
@@ -49,14 +54,26 @@ class HttpTransport:
         self._secrets = url_secrets(url)
         self.label = redact_url(url)
         self.timeout = timeout
-        self._session = requests.Session()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
 
     def _clean(self, exc: BaseException) -> str:
         return redact_text(f"{type(exc).__name__}: {exc}", self._secrets)
 
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
     def send(self, body: bytes) -> bytes:
+        session = self._session()
         try:
-            response = self._session.post(
+            response = session.post(
                 self._url,
                 data=body,
                 headers={"Content-Type": "application/json"},
@@ -64,9 +81,12 @@ class HttpTransport:
             )
             content = response.content
         except requests.RequestException as exc:
-            # Drop the connection pool: a half-closed keep-alive socket would fail again.
-            self._session.close()
-            self._session = requests.Session()
+            # Drop this thread's connection: a half-closed keep-alive socket would fail again.
+            session.close()
+            self._local.session = None
+            with self._lock:
+                if session in self._sessions:
+                    self._sessions.remove(session)
             raise TransientError(f"{self.label}: {self._clean(exc)}") from None
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(f"{self.label}: HTTP {response.status_code}")
@@ -75,7 +95,11 @@ class HttpTransport:
         return content
 
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
 
 
 class ProviderTransport:
@@ -85,12 +109,14 @@ class ProviderTransport:
     web3's request manager applies the provider's formatters and answers Python values;
     they are encoded back to JSON-RPC's hex form so the client decodes the same bytes as
     over HTTP. ``eth_call`` is sent from the node's first account, because eth-tester charges
-    gas to the caller even for calls.
+    gas to the caller even for calls. The provider runs one request at a time (an in-process
+    EVM is not thread-safe), whatever the number of threads sending.
     """
 
     def __init__(self, w3: Any, *, label: str = "in-process provider") -> None:
         self._w3 = w3
         self.label = label
+        self._lock = threading.Lock()
         accounts = w3.eth.accounts
         self._caller = accounts[0] if accounts else None
 
@@ -110,9 +136,10 @@ class ProviderTransport:
 
     def send(self, body: bytes) -> bytes:
         request = json.loads(body)
-        if isinstance(request, list):
-            return json.dumps([self._one(r) for r in request]).encode()
-        return json.dumps(self._one(request)).encode()
+        with self._lock:
+            if isinstance(request, list):
+                return json.dumps([self._one(r) for r in request]).encode()
+            return json.dumps(self._one(request)).encode()
 
 
 def _rpc_form(value: Any) -> Any:
