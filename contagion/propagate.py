@@ -52,6 +52,7 @@ from contagion.perps import initial_perp_state, perp_round
 from contagion.result import PropagationResult, RoundRecord
 from contagion.scenario import ModelParams, Scenario, Schedule
 from contagion.stablecoins import (
+    AlgorithmicParams,
     AlgorithmicRound,
     algorithmic_round,
     change_redemption,
@@ -394,7 +395,12 @@ class _Run:
         # Books hold tokens: a market's USD depth follows its token's price.
         depth = e.liquidation_depth_usd * price / e.world.assets.price
         self.algos, ar = algorithmic_round(
-            self.algo_book, self.algos, price, p.round_seconds, governance_depth_usd=depth
+            self.algo_book,
+            self.algos,
+            price,
+            p.round_seconds,
+            AlgorithmicParams(p.run_rate_per_day, p.run_depeg_saturation, p.covered_run_weight),
+            governance_depth_usd=depth,
         )
 
         # 5. market clearing

@@ -107,3 +107,10 @@ def test_terra_states_its_verdict_against_the_observed_break(world) -> None:  # 
     assert series["mluna_modelled"].iloc[-1] < 1e-3 * series["mluna_modelled"].iloc[0]
     names = {p.name for p in b.parameters}
     assert {"market module, to 2022-05-10", "market module, from 2022-05-11"} <= names
+    # The timing's sensitivity: the run's own gap, then four variants of the parameters.
+    gaps = {f.name: f.modelled for f in b.figures if f.unit == "days"}
+    assert gaps["days from the observed break"] == gap
+    assert len(gaps) == 5 and all(np.isfinite(v) for v in gaps.values())
+    # Holders who run faster break the peg no later; deeper outside markets no sooner.
+    assert gaps["days from the observed break, holders run twice as fast"] <= gap
+    assert gaps["days from the observed break, outside markets twice as deep"] >= gap

@@ -127,6 +127,12 @@ def test_algorithmic_stablecoin_death_spiral() -> None:
     assert supply[-1] > 1.2 * supply[0]  # redemptions mint: dilution
     channels = set(result.causes["channel"])
     assert {"redemption", "run"} <= channels
+    # The run's parameters come from the scenario: holders who never run sell nothing.
+    calm = run(
+        replace(trigger, params=replace(params, run_rate_per_day=0.0)), allow_unconverged=True
+    )
+    assert "run" not in set(calm.causes["channel"])
+    assert {"redemption"} <= set(calm.causes["channel"])
 
 
 def test_usdc_depeg_reaches_dai_through_the_psm() -> None:

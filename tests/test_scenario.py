@@ -191,6 +191,9 @@ def test_error_names_the_file_and_the_field(tmp_path: Path) -> None:
         ("[params]\nround_seconds = 0", "params.round_seconds", ">= 1"),
         ("[params]\ntol = -1.0", "params.tol", "> 0"),
         ("[params]\ngas_usd = nan", "params.gas_usd", "expected a number"),
+        ("[params]\nrun_rate_per_day = -1", "params.run_rate_per_day", ">= 0"),
+        ("[params]\nrun_depeg_saturation = 0", "params.run_depeg_saturation", "> 0"),
+        ("[params]\ncovered_run_weight = 1.5", "params.covered_run_weight", "in [0, 1]"),
         ("name = [", "", "not valid TOML"),
     ],
 )
@@ -317,6 +320,8 @@ params = st.builds(
     gas_usd=st.floats(0, 1e3),
     iv_response=st.floats(-5, 5),
     dealer_sign=st.sampled_from(["dataset", "short", "long"]),
+    run_rate_per_day=st.floats(0, 10),
+    covered_run_weight=st.floats(0, 1),
     tol=st.floats(1e-12, 1.0),
 )
 scenarios = st.builds(

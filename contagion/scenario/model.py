@@ -137,6 +137,14 @@ class ModelParams:
         every round.
     external_depth_scale : float, default 1
         Multiplies every asset's ``depth_2pct_usd`` (0.5 halves outside liquidity).
+    run_rate_per_day : float, default 1
+        Holder run on algorithmic coins: intensity per day at full depeg and no backing (1:
+        63 % of the remaining holders a day; :class:`~contagion.stablecoins.AlgorithmicParams`,
+        an order-of-magnitude assumption).
+    run_depeg_saturation : float, default 0.25
+        Depeg at which the run's depeg term saturates (UST's 25 % of 2022-05-09).
+    covered_run_weight : float, default 0.1
+        Share of the run's full intensity left while the governance token covers the coins.
     max_rounds : int, default 180
         Round limit: three hours at 60 s, enough for a Maker OSM to publish a move (up to
         two one-hour hops late) and for every Chainlink heartbeat of one hour.
@@ -161,6 +169,9 @@ class ModelParams:
     dealer_sign: Literal["dataset", "short", "long"] = "dataset"
     hedge_threshold: float = 0.01
     external_depth_scale: float = 1.0
+    run_rate_per_day: float = 1.0
+    run_depeg_saturation: float = 0.25
+    covered_run_weight: float = 0.1
     max_rounds: int = 180
     tol: float = 1e-6
 
@@ -171,10 +182,13 @@ class ModelParams:
             "gas_usd",
             "keeper_capacity_usd",
             "hedge_threshold",
+            "run_rate_per_day",
         ):
             _check(f, num[f] >= 0, ">= 0", getattr(self, f))
-        for f in ("external_depth_scale", "tol"):
+        for f in ("external_depth_scale", "tol", "run_depeg_saturation"):
             _check(f, num[f] > 0, "> 0", getattr(self, f))
+        weight = num["covered_run_weight"]
+        _check("covered_run_weight", 0 <= weight <= 1, "in [0, 1]", self.covered_run_weight)
         _set(self, **num, dealer_sign=_choice("dealer_sign", self.dealer_sign, _SIGNS))
         _set(
             self,
@@ -198,6 +212,9 @@ _PARAM_FLOATS = (
     "keeper_capacity_usd",
     "iv_response",
     "external_depth_scale",
+    "run_rate_per_day",
+    "run_depeg_saturation",
+    "covered_run_weight",
     "tol",
 )
 _SIGNS = ("dataset", "short", "long")

@@ -144,7 +144,7 @@ def profitable_pool_swaps(
     for _ in range(60):
         mid = 0.5 * (low + high)
         _, got, _ = virtual_pool_swaps(b, r, n, d0, mid, m)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             kept = np.exp(-SALE_IMPACT * np.sqrt(np.where(depth > 0, got / depth, np.inf)))
             implied = np.where(kept > 0, 1.0 - (1.0 - disc) / kept, -np.inf)
         too_far = mid > implied
