@@ -64,6 +64,34 @@ def test_a_warm_start_gives_each_pool_its_own_answer(
         assert warm.balances[k, :n] == pytest.approx(alone.balances, rel=1e-9)
 
 
+@settings(max_examples=20, deadline=None)
+@given(pools=st.lists(pool, min_size=1, max_size=4), seed=st.integers(0, 2**32 - 1))
+def test_a_start_that_traded_the_other_way_gives_each_pool_its_own_answer(
+    pools: list[tuple[list[float], list[float], float, float]], seed: int
+) -> None:
+    """A solver probing prices on both sides of a pool's hands it answers that traded each
+    coin the other way, or a different coin: the answer is the pool's own all the same."""
+    width = max(len(p[0]) for p in pools)
+    balances = _padded([[1e6 * b for b in p[0]] for p in pools], width)
+    prices = _padded([p[1] for p in pools], width)
+    amp, fee = np.array([p[2] for p in pools]), np.array([p[3] for p in pools])
+    pools_ = StableswapArbitrage(balances, amp, fee)
+    rng = np.random.default_rng(seed)
+    first = pools_.trade(prices)
+    # Prices reflected through the pool's own (the other side of it), and shuffled.
+    reflected = np.exp(-np.log(prices) + rng.normal(0.0, 0.01, prices.shape))
+    shuffled = reflected.copy()
+    for k, p in enumerate(pools):
+        shuffled[k, : len(p[0])] = rng.permutation(reflected[k, : len(p[0])])
+    for target in (reflected, shuffled):
+        warm = StableswapArbitrage(balances, amp, fee).trade(target, start=first.balances)
+        for k, (x, _, a, f) in enumerate(pools):
+            n = len(x)
+            alone = stableswap_arbitrage(balances[k, :n], a, target[k, :n], f)
+            assert warm.balances[k, :n] == pytest.approx(alone.balances, rel=1e-9)
+            assert warm.fees[k, :n] == pytest.approx(alone.fees, rel=1e-6, abs=1e-6)
+
+
 def test_many_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="two or more coins"):
         StableswapArbitrage([[1.0, np.nan]], [10.0], [0.0])

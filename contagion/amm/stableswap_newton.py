@@ -401,6 +401,41 @@ def _sensitivity(
     return x, sensitivity, gaps - _masked(gaps, has, "mean")[:, None]
 
 
+def _warm_start(
+    pools: ArbitragePools, gaps0: FloatArray, earlier: IntArray, start: FloatArray
+) -> tuple[IntArray, FloatArray]:
+    """Traded coins and starting balances from an earlier answer for nearby prices.
+
+    The coins an arbitrageur sells into a pool are those it prices furthest above the
+    market, the coins bought those furthest below. The earlier answer (``earlier``: +1 sold,
+    -1 bought, 0 untouched) gives how many of each; they are given to the coins in the order
+    of this call's gaps ``gaps0``, after mirroring the earlier answer when it traded this
+    call's dearest and cheapest coins the other way (a solver probes prices on both sides of
+    a pool's own). A coin keeps its earlier balance where it trades the same way, the
+    mirror image about its starting balance where it trades the other way (as close to the
+    answer), and its starting balance otherwise. The active-set loop corrects what this
+    gets wrong; it only decides where Newton's method starts.
+    """
+    count, width = earlier.shape
+    has = pools.has
+    pick = np.arange(count)
+    top = np.argmax(np.where(has, gaps0, -np.inf), axis=1)
+    bottom = np.argmin(np.where(has, gaps0, np.inf), axis=1)
+    flip = (earlier[pick, top] == -1) & (earlier[pick, bottom] == 1)
+    oriented = np.where(flip[:, None], -earlier, earlier)
+    sold, bought = _add(oriented == 1, axis=1), _add(oriented == -1, axis=1)
+    ranked = np.argsort(np.where(has, -gaps0, np.inf), axis=1, kind="stable")
+    rank = np.empty_like(ranked)
+    rank[pick[:, None], ranked] = np.arange(width)[None, :]
+    last = _add(has, axis=1) - bought
+    warm = np.where(rank < sold[:, None], 1, np.where(has & (rank >= last[:, None]), -1, 0))
+    with np.errstate(invalid="ignore"):
+        mirrored = 2.0 * pools.x0 - start
+        guess = np.where(warm == earlier, start, np.where(warm == -earlier, mirrored, pools.x0))
+        guess = np.where(guess > 0.0, guess, pools.x0)
+    return warm.astype(np.int64), guess
+
+
 def arbitrage(
     pools: ArbitragePools,
     log_price: FloatArray,
@@ -410,8 +445,9 @@ def arbitrage(
     """Balances, fees, sensitivity and gaps of every pool arbitraged to ``log_price``.
 
     Which coins trade is found by an active-set loop per pool: from the answer ``start``
-    (balances for nearby prices, NaN rows for none) where it trades both ways, else from
-    the coins priced furthest above and below the market. See
+    (balances for nearby prices, NaN rows for none) where it trades both ways (its coins
+    reassigned by this call's prices, :func:`_warm_start`), else from the coins priced
+    furthest above and below the market. See
     :func:`contagion.amm.stableswap.stableswap_arbitrage`.
     """
     count, width = pools.x0.shape
@@ -425,11 +461,12 @@ def arbitrage(
     if start is not None and todo.any():
         with np.errstate(invalid="ignore"):
             apart = has & (np.abs(start - pools.x0) > 1e-9 * pools.x0)
-        warm = np.where(apart, np.sign(start - pools.x0), 0).astype(np.int64)
+        earlier = np.where(apart, np.sign(start - pools.x0), 0).astype(np.int64)
+        warm, guess = _warm_start(pools, gaps0, earlier, start)
         rows = np.flatnonzero(todo & _any(warm == 1, axis=1) & _any(warm == -1, axis=1))
         if len(rows):
             sub, prices, s = pools.take(rows), log_price[rows], warm[rows]
-            lam_w = np.where(s != 0, np.log(np.where(s != 0, start[rows], 1.0)), sub.lam0)
+            lam_w = np.where(s != 0, np.log(np.where(s != 0, guess[rows], 1.0)), sub.lam0)
             s, (lam_w, d_w, _, ok) = _settle(sub, prices, s, _solve(_System(sub, prices, s), lam_w))
             side[rows[ok]], lam[rows[ok]], log_d[rows[ok]] = s[ok], lam_w[ok], d_w[ok]
             todo[rows[ok]] = False
