@@ -104,10 +104,13 @@ def concentrated_move(
     sqrt_price: FloatArray,
     log_price: FloatArray,
     near_edge: float = 0.0,
+    start_amounts: tuple[FloatArray, FloatArray] | None = None,
 ) -> tuple[FloatArray, PoolMove]:
     """New sqrt prices of Uniswap v3 pools ``index`` arbitraged to exp(log_price).
 
-    ``near_edge`` as in :func:`constant_product_move`.
+    ``near_edge`` as in :func:`constant_product_move`; ``start_amounts`` are the pools'
+    token0 and token1 at ``sqrt_price`` when already known (a solver pricing the same
+    pools many times in a round reads their books there once).
 
     Examples
     --------
@@ -129,7 +132,7 @@ def concentrated_move(
     lo, hi = flat.bounds[flat.first[index]], flat.bounds[flat.last[index]]
     new_s = np.clip(np.where(target == log_s, sqrt_price, np.exp(target)), lo, hi)
     moved = (target != log_s) & (new_s > lo) & (new_s < hi)
-    a0, a1, _ = pools.amounts(index, sqrt_price)
+    a0, a1 = pools.amounts(index, sqrt_price)[:2] if start_amounts is None else start_amounts
     b0, b1, liq = pools.amounts(index, new_s)
     gamma = 1.0 - fee
     in0, in1 = b0 > a0, b1 > a1

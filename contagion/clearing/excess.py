@@ -210,6 +210,11 @@ class ExcessDemand:
         self.cp = _PairPools(self, cp_tok, np.flatnonzero(reach[v.root[cp_tok]].any(axis=1)))
         self.cl = _PairPools(self, cl_tok, np.flatnonzero(reach[v.root[cl_tok]].any(axis=1)))
         self.ss = _StableswapPools(self, reach)
+        # What the pools start the round from, read once for every evaluation.
+        self.cp_reserves = self.state.cp_reserves[self.cp.index]
+        self.cp_fee = v.constant_product.fee[self.cp.index]
+        self.cl_sqrt_price = self.state.cl_sqrt_price[self.cl.index]
+        self.cl_amounts = v.concentrated.amounts(self.cl.index, self.cl_sqrt_price)[:2]
 
     def psm_log_ratio(self, y: FloatArray) -> FloatArray:
         """log(P_stable / P_gem) of every module at log prices y."""
@@ -225,7 +230,7 @@ class ExcessDemand:
         ``near_edge``: pools that close to their band's edge (share of the band) get the
         slope of the side where they would trade (see :func:`constant_product_move`).
         """
-        v, st, m = self.v, self.state, len(self.roots)
+        v, m = self.v, len(self.roots)
         p = np.exp(y)
         excess = self.flow.copy()
         gross = np.abs(self.flow)
@@ -242,18 +247,14 @@ class ExcessDemand:
         if jac is not None:
             jac[np.arange(m), np.arange(m)] -= slope[self.roots]
         token_price = p[v.root] * self.rate
-        cp = constant_product_move(
-            st.cp_reserves[self.cp.index],
-            v.constant_product.fee[self.cp.index],
-            self.cp.log_price(y),
-            near_edge,
-        )
+        cp = constant_product_move(self.cp_reserves, self.cp_fee, self.cp.log_price(y), near_edge)
         cl = concentrated_move(
             v.concentrated,
             self.cl.index,
-            st.cl_sqrt_price[self.cl.index],
+            self.cl_sqrt_price,
             self.cl.log_price(y),
             near_edge,
+            self.cl_amounts,
         )
         slack = np.full(self.n, np.inf)
         for pairs, move in ((self.cp, cp[1]), (self.cl, cl[1])):

@@ -85,7 +85,7 @@ class HealthScreen:
     _selected: tuple[int, IntArray] | None = None
     """The last selection: how many loans of ``_order`` it took, and the loans."""
     _layout: tuple[IntArray, IntArray, IntArray] | None = None
-    """Positions of the last selection, grouped by loan, and where each loan's start."""
+    """Positions of the last selection, grouped by loan, and the index of each one's loan."""
 
     def candidates(
         self,
@@ -119,12 +119,11 @@ class HealthScreen:
         return loans
 
     def layout(self, book: LendingBook, loans: IntArray) -> tuple[IntArray, IntArray]:
-        """Positions of ``loans`` (sorted) grouped by loan, and where each loan's start: kept
-        while the selection stays the same."""
+        """Positions of ``loans`` (sorted) grouped by loan, and the index in ``loans`` of each
+        one's loan: kept while the selection stays the same."""
         if self._layout is None or self._layout[0] is not loans:
-            size = book.loan_size[loans]
-            starts = np.cumsum(size) - size
-            self._layout = (loans, book.positions_of(loans), starts)
+            owner = np.repeat(np.arange(len(loans), dtype=np.int64), book.loan_size[loans])
+            self._layout = (loans, book.positions_of(loans), owner)
         return self._layout[1], self._layout[2]
 
     def health(self, candidates: IntArray, exact: FloatArray) -> FloatArray:
