@@ -326,7 +326,9 @@ def _health(
         if margin_scale is not None:
             weight = weight * margin_scale[book.asset]
         price = op[:]
-        coll_value = np.bincount(book.loan, state.collateral * price * weight, book.n_loans)
+        weighted = state.collateral * price
+        weighted *= weight
+        coll_value = np.bincount(book.loan, weighted, book.n_loans)
         debt_value = np.bincount(book.loan, state.debt * price, book.n_loans)
     else:
         if len(loans) == 0:
@@ -341,10 +343,8 @@ def _health(
         price = op[pos]
         coll_value = np.bincount(owner, state.collateral[pos] * price * weight, len(loans))
         debt_value = np.bincount(owner, state.debt[pos] * price, len(loans))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hf: FloatArray = np.where(
-            debt_value > 0, coll_value / np.where(debt_value > 0, debt_value, 1.0), np.inf
-        )
+    hf: FloatArray = np.full(len(debt_value), np.inf)
+    np.divide(coll_value, debt_value, out=hf, where=debt_value > 0)
     return hf
 
 
