@@ -21,6 +21,15 @@ def main() -> None:
     parser.add_argument(
         "--accounts", type=int, default=1_500, help="extra Aave borrowers in the indexer benchmark"
     )
+    parser.add_argument(
+        "--node",
+        choices=[*bench_indexers.NODES, "all"],
+        default="all",
+        help="local node(s) of the indexer benchmark (each one installed, by default)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=2, help="Multicall3 requests in flight when indexing"
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, "
@@ -31,7 +40,8 @@ def main() -> None:
     if args.only in (None, "propagate"):
         bench_propagate.run(positions=args.positions, repeat=args.repeat, batch=args.batch)
     if args.only in (None, "indexers"):
-        bench_indexers.run(accounts=args.accounts)
+        nodes = bench_indexers.NODES if args.node == "all" else (args.node,)
+        bench_indexers.run(accounts=args.accounts, concurrency=args.concurrency, nodes=nodes)
 
 
 if __name__ == "__main__":
