@@ -2,8 +2,12 @@
 """Aave v3 Pool with the real ABI of the functions and events the indexer reads.
 
 Rules follow aave-v3-core GenericLogic.calculateUserAccountData (health factor with the
-e-mode threshold for assets of the user's category) and LiquidationLogic (collateral seized
-= debt repaid x price ratio x liquidationBonus). No interest accrues (indexes stay at one
+e-mode threshold for assets of the user's category; reserves the user neither borrows nor
+uses as collateral are skipped, as the real loop skips them on the user's configuration
+bitmap, UserConfiguration.isUsingAsCollateralOrBorrowing) and LiquidationLogic (collateral
+seized = debt repaid x price ratio x liquidationBonus). The borrowing flag is set on a borrow
+and cleared when the debt is repaid or liquidated in full (BorrowLogic.executeRepay,
+LiquidationLogic.executeLiquidationCall). No interest accrues (indexes stay at one
 ray) and tokens are not transferred: aToken and variable-debt-token balances are the state.
 """
 
@@ -100,6 +104,7 @@ reserves: HashMap[address, Reserve]
 eModes: HashMap[uint8, EModeCategory]
 userEMode: HashMap[address, uint8]
 collateralEnabled: HashMap[address, HashMap[address, bool]]
+borrowing: HashMap[address, HashMap[address, bool]]
 
 
 @deploy
@@ -150,12 +155,10 @@ def isCollateral(asset: address, user: address) -> bool:
 
 @view
 def _thresholds(asset: address, user: address) -> (uint256, uint256):
-    r: Reserve = self.reserves[asset]
     cat: uint8 = self.userEMode[user]
-    if cat != 0 and r.eModeCategory == convert(cat, uint256):
-        e: EModeCategory = self.eModes[cat]
-        return convert(e.ltv, uint256), convert(e.liquidationThreshold, uint256)
-    return r.ltv, r.liquidationThreshold
+    if cat != 0 and self.reserves[asset].eModeCategory == convert(cat, uint256):
+        return convert(self.eModes[cat].ltv, uint256), convert(self.eModes[cat].liquidationThreshold, uint256)
+    return self.reserves[asset].ltv, self.reserves[asset].liquidationThreshold
 
 
 @view
@@ -165,11 +168,14 @@ def _account(user: address) -> (uint256, uint256, uint256, uint256, uint256, uin
     weighted_lt: uint256 = 0
     weighted_ltv: uint256 = 0
     for asset: address in self.reservesList:
-        r: Reserve = self.reserves[asset]
+        collateral: bool = self.collateralEnabled[user][asset]
+        borrowed: bool = self.borrowing[user][asset]
+        if not (collateral or borrowed):
+            continue
         price: uint256 = staticcall Oracle(self.oracle).getAssetPrice(asset)
-        unit: uint256 = 10 ** r.decimals
-        if self.collateralEnabled[user][asset]:
-            bal: uint256 = staticcall Token(r.aToken).balanceOf(user)
+        unit: uint256 = 10 ** self.reserves[asset].decimals
+        if collateral:
+            bal: uint256 = staticcall Token(self.reserves[asset].aToken).balanceOf(user)
             value: uint256 = bal * price // unit
             ltv: uint256 = 0
             lt: uint256 = 0
@@ -177,8 +183,9 @@ def _account(user: address) -> (uint256, uint256, uint256, uint256, uint256, uin
             total_coll += value
             weighted_lt += value * lt
             weighted_ltv += value * ltv
-        debt: uint256 = staticcall Token(r.variableDebtToken).balanceOf(user)
-        total_debt += (debt * price + unit - 1) // unit
+        if borrowed:
+            debt: uint256 = staticcall Token(self.reserves[asset].variableDebtToken).balanceOf(user)
+            total_debt += (debt * price + unit - 1) // unit
     avg_lt: uint256 = 0
     avg_ltv: uint256 = 0
     if total_coll > 0:
@@ -243,6 +250,7 @@ def _borrow(asset: address, amount: uint256, onBehalfOf: address):
     r: Reserve = self.reserves[asset]
     assert r.borrowingEnabled, "borrowing disabled"
     extcall Token(r.variableDebtToken).mint(onBehalfOf, amount)
+    self.borrowing[onBehalfOf][asset] = True
     a: (uint256, uint256, uint256, uint256, uint256, uint256) = self._account(onBehalfOf)
     assert a[5] >= WAD, "health factor below 1"
     log Borrow(reserve=asset, user=msg.sender, onBehalfOf=onBehalfOf, amount=amount, interestRateMode=2, borrowRate=0, referralCode=0)
@@ -264,8 +272,11 @@ def borrowMany(asset: address, users: DynArray[address, 256], amounts: DynArray[
 @external
 def repay(asset: address, amount: uint256, interestRateMode: uint256, onBehalfOf: address) -> uint256:
     r: Reserve = self.reserves[asset]
-    paid: uint256 = min(amount, staticcall Token(r.variableDebtToken).balanceOf(onBehalfOf))
+    owed: uint256 = staticcall Token(r.variableDebtToken).balanceOf(onBehalfOf)
+    paid: uint256 = min(amount, owed)
     extcall Token(r.variableDebtToken).burn(onBehalfOf, paid)
+    if paid == owed:
+        self.borrowing[onBehalfOf][asset] = False
     log Repay(reserve=asset, user=onBehalfOf, repayer=msg.sender, amount=paid, useATokens=False)
     return paid
 
@@ -315,6 +326,8 @@ def liquidationCall(collateralAsset: address, debtAsset: address, user: address,
         seized = held
         repaid = held * p_coll * 10 ** d.decimals * BPS // (p_debt * 10 ** c.decimals * bonus)
     extcall Token(d.variableDebtToken).burn(user, repaid)
+    if repaid == debt:
+        self.borrowing[user][debtAsset] = False
     extcall Token(c.aToken).burn(user, seized)
     if receiveAToken:
         extcall Token(c.aToken).mint(msg.sender, seized)
