@@ -157,3 +157,43 @@ def test_health_screen_changes_nothing(
         np.testing.assert_allclose(
             r_screen.health_factor[liquidatable], r_plain.health_factor[liquidatable]
         )
+
+
+def test_health_screen_reuses_a_selection_while_prices_hold() -> None:
+    """Rounds at unchanged prices select the very same loans (the selection and its layout
+    are reused); a price move selects anew; every round equals full evaluation."""
+    from contagion.lending.screen import HealthScreen, PositionPrices
+
+    _, world = small_world(600, 1)
+    book, a = world.lending, world.assets
+    answers0 = world.dataset.table("oracle_feeds").column("answer").to_numpy()
+    params = LendingParams(liquidator_capacity_usd=2e5)
+    depth = np.full(len(a), 40e6)
+    plain = screened = LendingState.initial(book, len(a))
+    screen = HealthScreen()
+    eth = np.isin(a.symbols, ["ETH", "stETH", "cbETH", "rETH"])[a.root_assets]
+    previous = None
+    reused = renewed = 0
+    for move in (1.0, 0.8, 0.8, 0.8, 0.78, 0.78):
+        root_move = np.where(eth, move, 1.0)
+        market = a.price * root_move[a.root]
+        feed_move = np.ones(len(answers0))
+        feed_move[book.feed] = root_move[a.root][book.asset]
+        answers = answers0 * feed_move
+        op = PositionPrices(answers, book.feed)
+        full = answers[book.feed]
+        selection = screen.candidates(book, op, None)
+        if selection is not None and previous is not None:
+            reused += selection is previous
+            renewed += selection is not previous
+        plain, r_plain = lending_round(book, plain, full, full, market, depth, params)
+        screened, r_screen = lending_round(
+            book, screened, op, op, market, depth, params, screen=screen
+        )
+        np.testing.assert_array_equal(screened.collateral, plain.collateral)
+        np.testing.assert_array_equal(screened.debt, plain.debt)
+        np.testing.assert_array_equal(r_screen.flow, r_plain.flow)
+        np.testing.assert_array_equal(r_screen.bad_debt_usd, r_plain.bad_debt_usd)
+        assert len(r_screen.liquidations) == len(r_plain.liquidations)
+        previous = screen.candidates(book, op, None)
+    assert reused >= 2 and renewed >= 1
