@@ -76,13 +76,14 @@ def test_short_data_is_refused_and_trailing_bytes_ignored() -> None:
 
 def test_values_it_would_have_to_judge_go_to_eth_abi() -> None:
     checksummed = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
-    for types, values in [
+    cases: list[tuple[list[str], list[object]]] = [
         (["address"], [checksummed]),
         (["uint256"], [True]),
         (["uint8"], [256]),
         (["uint256"], [-1]),
         (["address"], ["0x1234"]),
-    ]:
+    ]
+    for types, values in cases:
         assert encode_static(types, values) is None
     fn = load_abi("erc20").fn("balanceOf")
     assert fn.encode(checksummed) == fn.encode(checksummed.lower())

@@ -96,11 +96,11 @@ class RpcClient:
 
     Examples
     --------
-    >>> from indexers.rpc.transport import ProviderTransport
     >>> class Echo:
-    ...     def make_request(self, method, params):
-    ...         return {"jsonrpc": "2.0", "result": "0x1"}
-    >>> client = RpcClient(ProviderTransport(Echo()))
+    ...     label = "echo"
+    ...     def send(self, body):
+    ...         return b'{"jsonrpc": "2.0", "id": 1, "result": "0x1"}'
+    >>> client = RpcClient(Echo())
     >>> client.call("eth_chainId", [])
     '0x1'
     >>> client.stats.requests
