@@ -60,12 +60,20 @@ def _ctx(url: str, chain: FixtureChain, **kw: object) -> IndexContext:
 def test_every_indexer_over_http_agrees_with_the_node(
     node: tuple[str, FixtureChain], tmp_path: Path
 ) -> None:
-    url, chain = node
-    ctx = _ctx(url, chain, batch_size=100)
+    every_indexer_agrees_with_the_node(*node, tmp_path)
+
+
+def every_indexer_agrees_with_the_node(
+    url: str, chain: FixtureChain, tmp_path: Path, concurrency: int = 1
+) -> None:
+    """Index every source from the node at ``url``; check the output against the node."""
+    ctx = _ctx(url, chain, batch_size=100, concurrency=concurrency)
     aave, aave_rec = index_aave_v3(
         ctx, pool=chain.pool, data_provider=chain.data_provider, oracle=chain.oracle
     )
-    comet, comet_rec = index_compound_v3(_ctx(url, chain, batch_size=100), comet=chain.comet)
+    comet, comet_rec = index_compound_v3(
+        _ctx(url, chain, batch_size=100, concurrency=concurrency), comet=chain.comet
+    )
     # The protocols' own totals and health verdicts, read from the node, agree.
     assert aave_rec.ok and comet_rec.ok, aave_rec.summary() + comet_rec.summary()
     assert aave_rec.accounts_checked >= len(chain.users) and comet_rec.accounts_checked > 10
@@ -99,7 +107,7 @@ def test_every_indexer_over_http_agrees_with_the_node(
     assert ctx.client.stats.retries == 0
 
 
-def _index_cmd(url: str, chain: FixtureChain, out: Path) -> list[str]:
+def index_cmd(url: str, chain: FixtureChain, out: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -168,7 +176,7 @@ def test_sigkill_mid_run_then_restart_gives_the_same_dataset(
     # Kill once during the log scan, once during the account reads (Multicall3 batches).
     for phase in ("scan", "batches"):
         proc = subprocess.Popen(
-            _index_cmd(url, chain, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            index_cmd(url, chain, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -187,7 +195,7 @@ def test_sigkill_mid_run_then_restart_gives_the_same_dataset(
         assert sorted(p.name for p in out.iterdir()) == [".checkpoint"]
     assert kills[0][0] is not None and kills[1][1] > kills[0][1]
     assert kills[1][0] == chain.w3.eth.block_number
-    rest = subprocess.run(_index_cmd(url, chain, out), capture_output=True, text=True, check=False)
+    rest = subprocess.run(index_cmd(url, chain, out), capture_output=True, text=True, check=False)
     assert rest.returncode == 0, rest.stderr
     # It resumed rather than started over: with --log-chunk 1 a fresh run needs one
     # eth_getLogs per block before any account read; the resumed one skips the whole scan.
