@@ -292,12 +292,14 @@ _LIMITATIONS = """## Known limitations
   are synthetic, shaped to public totals, so liquidation volumes are indicative.
 - **Mechanisms the model lacks or simplifies**, each the cause of a miss above: Maker's 2020
   auctions run one lot per vault (the Cat cut vaults into lots of at most 50 ETH) and vault
-  owners do not top up while the OSM lags (Black Thursday's bad debt overshoots); Terra's
-  redemption arbitrage does not price the selling of the minted LUNA into a vanishing market,
-  so it keeps supporting UST (no spiral); no flight from one stablecoin to another (DAI minted
-  in March 2023); no liquidity providers entering and leaving pools (2021 reserves).
+  owners do not top up while the OSM lags (Black Thursday's bad debt overshoots); an
+  algorithmic coin is worth no more than its backing per coin, with no residual value once
+  that is gone (UST's depth after the spiral); no flight from one stablecoin to another (DAI
+  minted in March 2023); no liquidity providers entering and leaving pools (2021 reserves).
 - **No per-event tuning.** Every model parameter is at its default; event inputs (supplies,
   backing, keeper capacities, triggers) are cited or named as assumptions in each section.
+  Mechanisms have been added after a backtest failed (the UST/LUNA section says which); no
+  parameter was changed to pass one.
 - **Sensitivity** is one-at-a-time: interactions between parameters are not measured.
 """
 
