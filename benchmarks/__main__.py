@@ -19,6 +19,12 @@ def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=1_000, help="scenarios in the batch benchmark")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes of the batch benchmark's parallel run (0: one per CPU)",
+    )
+    parser.add_argument(
         "--accounts", type=int, default=1_500, help="extra Aave borrowers in the indexer benchmark"
     )
     parser.add_argument(
@@ -38,7 +44,9 @@ def main() -> None:
     if args.only in (None, "graph"):
         bench_graph.run(positions=args.positions, repeat=args.repeat)
     if args.only in (None, "propagate"):
-        bench_propagate.run(positions=args.positions, repeat=args.repeat, batch=args.batch)
+        bench_propagate.run(
+            positions=args.positions, repeat=args.repeat, batch=args.batch, workers=args.workers
+        )
     if args.only in (None, "indexers"):
         nodes = bench_indexers.NODES if args.node == "all" else (args.node,)
         bench_indexers.run(accounts=args.accounts, concurrency=args.concurrency, nodes=nodes)

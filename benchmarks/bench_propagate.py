@@ -7,7 +7,8 @@
   same input (the reference is timed on one round only: it is the slow part); the engine is
   timed as the round loop runs it, updating balances in place, each run on its own copy of
   the start state made before the clock starts;
-* a batch of scenarios on 100,000 positions (``propagate_many``).
+* a batch of scenarios on 100,000 positions (``propagate_many``), in one process and over
+  ``workers`` processes (0: one per CPU).
 
 Worlds are built once per process and not timed.
 """
@@ -15,6 +16,7 @@ Worlds are built once per process and not timed.
 from __future__ import annotations
 
 import copy
+import os
 import resource
 import statistics
 import time
@@ -53,7 +55,11 @@ def _scenario(move: float) -> Scenario:
 
 
 def run(
-    positions: int = 1_000_000, repeat: int = 3, batch: int = 1_000, batch_positions: int = 100_000
+    positions: int = 1_000_000,
+    repeat: int = 3,
+    batch: int = 1_000,
+    batch_positions: int = 100_000,
+    workers: int = 0,
 ) -> None:
     start = time.perf_counter()
     world = sample_world(positions=positions, long_tail=30, option_series=2_400)
@@ -140,13 +146,15 @@ def run(
 
     small = build_engine(sample_world(positions=batch_positions))
     scenarios = [_scenario(-m) for m in np.linspace(0.01, 0.5, batch)]
-    start = time.perf_counter()
-    results = propagate_many(small, scenarios)
-    took = time.perf_counter() - start
-    settled = sum(r.converged for r in results)
-    print(
-        f"| batch: {batch:,} scenarios on {batch_positions:,} positions | {took:.1f} s | "
-        f"{settled:,} settled |"
-    )
+    for processes in sorted({1, workers or os.cpu_count() or 1}):
+        start = time.perf_counter()
+        results = propagate_many(small, scenarios, workers=processes)
+        took = time.perf_counter() - start
+        settled = sum(r.converged for r in results)
+        print(
+            f"| batch: {batch:,} scenarios on {batch_positions:,} positions, "
+            f"{processes} process{'es' if processes > 1 else ''} | {took:.1f} s | "
+            f"{settled:,} settled |"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"peak resident memory: {peak:.2f} GiB")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from contagion.backtests import Backtest, run_backtest
 from contagion.balance_sheet import eisenberg_noe
+from contagion.batch import propagate_many
 from contagion.dataset import Dataset, load_dataset
 from contagion.debtrank import debtrank
 from contagion.engine import Engine, build_engine
@@ -24,7 +25,7 @@ from contagion.exceptions import (
 )
 from contagion.graph import ExposureGraph, build_graph
 from contagion.paths import ContagionPath, PathRanking, path_labels, rank_paths
-from contagion.propagate import propagate, propagate_many
+from contagion.propagate import propagate
 from contagion.report import Report, build_report, write_report
 from contagion.result import PropagationResult
 from contagion.scenario import (

@@ -79,3 +79,7 @@ class ConvergenceError(ContagionError):
     def __init__(self, message: str, *, result: object = None) -> None:
         self.result = result
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[type, tuple[str], dict[str, object]]:
+        # Pickled with its result (a batch worker hands it back to the calling process).
+        return type(self), (str(self),), {"result": self.result}

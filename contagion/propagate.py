@@ -25,7 +25,6 @@ partial result, unless ``allow_unconverged=True``, in which case the result says
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -61,7 +60,7 @@ from contagion.stablecoins import (
 )
 from contagion.world import World
 
-__all__ = ["propagate", "propagate_many"]
+__all__ = ["propagate"]
 
 FloatArray = NDArray[np.float64]
 
@@ -144,35 +143,6 @@ def propagate(
             result=result,
         )
     return result
-
-
-def propagate_many(
-    dataset: Dataset | World | Engine,
-    scenarios: Iterable[Scenario],
-    *,
-    max_rounds: int | None = None,
-    tol: float | None = None,
-    seed: int | None = None,
-    allow_unconverged: bool = True,
-) -> list[PropagationResult]:
-    """Run many scenarios on one dataset, compiling it once (batch mode).
-
-    Unconverged runs are returned (marked) rather than raised, so one slow scenario does not
-    stop a batch; pass ``allow_unconverged=False`` to raise instead. Scenario ``i`` uses seed
-    ``seed + i`` when a seed is given.
-    """
-    engine = dataset if isinstance(dataset, Engine) else build_engine(dataset)
-    return [
-        propagate(
-            engine,
-            s,
-            max_rounds=max_rounds,
-            tol=tol,
-            seed=None if seed is None else seed + i,
-            allow_unconverged=allow_unconverged,
-        )
-        for i, s in enumerate(scenarios)
-    ]
 
 
 @dataclass

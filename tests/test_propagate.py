@@ -6,6 +6,7 @@ from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from contagion import (
@@ -231,6 +232,35 @@ def test_batch_matches_single_runs() -> None:
     batch = propagate_many(engine(), scenarios)
     for scenario, result in zip(scenarios, batch, strict=True):
         assert result.summary() == run(scenario).summary()
+
+
+def test_batch_over_worker_processes_gives_the_same_results_in_order() -> None:
+    moves = (-0.3, -0.05, -0.2, -0.1)
+    scenarios = [Scenario(name=f"eth{m}", shocks=(PriceShock("ETH", m),)) for m in moves]
+    here = propagate_many(engine(), scenarios, seed=11)
+    forked = propagate_many(engine(), scenarios, seed=11, workers=3)
+    assert [r.scenario.name for r in forked] == [s.name for s in scenarios]
+    assert [r.seed for r in forked] == [11, 12, 13, 14]
+    for a, b in zip(here, forked, strict=True):
+        assert a.summary() == b.summary()
+        pd.testing.assert_frame_equal(a.prices, b.prices)
+        pd.testing.assert_frame_equal(a.causes, b.causes)
+    with pytest.raises(ValueError, match="workers"):
+        propagate_many(engine(), scenarios, workers=-1)
+
+
+def test_a_worker_process_hands_back_an_unsettled_run_with_its_result() -> None:
+    from contagion.exceptions import ConvergenceError
+
+    tight = ModelParams(max_rounds=2)
+    scenarios = [
+        Scenario(name=f"eth{m}", shocks=(PriceShock("ETH", m),), params=tight)
+        for m in (-0.3, -0.35)
+    ]
+    with pytest.raises(ConvergenceError) as info:
+        propagate_many(engine(), scenarios, allow_unconverged=False, workers=2)
+    assert isinstance(info.value.result, PropagationResult)
+    assert not info.value.result.converged
 
 
 def test_options_amm_buffer_absorbs_dealer_selling() -> None:

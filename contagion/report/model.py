@@ -343,8 +343,8 @@ def collect(
         When a stress move is not in (-1, 0) or ``paths_k`` is below 1; ScenarioError when
         the scenario does not fit the dataset.
     """
+    from contagion.batch import propagate_many
     from contagion.engine import build_engine
-    from contagion.propagate import propagate_many
 
     bad = [m for m in stress_moves if not -1 < m < 0]
     if bad:

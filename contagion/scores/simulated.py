@@ -3,7 +3,7 @@
 Each scenario of the set makes one component fail or move: a price root falls by ``shock``, a
 feed publishes ``1 + shock`` times its rule's answer for ``FAILURE_ROUNDS`` rounds, a protocol writes its receipt tokens down
 by ``|shock|``, a stablecoin leaves its peg by ``depeg``. All run through the solver in one
-batch (:func:`~contagion.propagate.propagate_many`, the dataset compiled once), and every loss
+batch (:func:`~contagion.batch.propagate_many`, the dataset compiled once), and every loss
 of a run (bad debt, insurance-fund draws, auto-deleveraging, depeg losses of algorithmic
 coins; :attr:`PropagationResult.losses`) is charged to the protocol that bears it.
 
@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
+from contagion.batch import propagate_many
 from contagion.engine import Engine
-from contagion.propagate import propagate_many
 from contagion.result import PropagationResult
 from contagion.scenario import (
     Depeg,
