@@ -54,14 +54,19 @@ def test_no_action_at_peg() -> None:
     np.testing.assert_array_equal(new.governance_supply, state.governance_supply)
 
 
-def test_inside_the_fee_band_only_holders_sell() -> None:
-    # 0.996 is above 1 - 0.5% fee: redemption does not pay, but holders see a 0.4% loss.
+def test_inside_the_fee_band_nobody_acts() -> None:
+    # 0.996 is above 1 - 0.5% fee: redemption does not pay, and the coin trades inside its own
+    # no-arbitrage band, which holders do not take for a lost peg.
     book = _book()
-    new, done = algorithmic_round(book, initial_algorithmic_state(book), [0.996, 80, 1], HOUR)
-    assert done.burned.tolist() == [0.0]
-    assert done.run_sell[0] > 0
-    assert done.flows[0] == -done.run_sell[0]
-    assert new.unsold[0] == pytest.approx(book.coin_supply[0] - done.run_sell[0])
+    state = initial_algorithmic_state(book)
+    new, done = algorithmic_round(book, state, [0.996, 80, 1], HOUR)
+    assert done.burned.tolist() == [0.0] == done.run_sell.tolist()
+    assert not done.flows.any() and new.unsold[0] == book.coin_supply[0]
+    # Beyond the band both start: 0.990 is a 0.5% loss past the spread.
+    _, beyond = algorithmic_round(book, state, [0.990, 80, 1], HOUR)
+    assert beyond.burned[0] > 0 and beyond.run_sell[0] > 0
+    expected = run_share(0.005, beyond.coverage[0], HOUR) * book.coin_supply[0]
+    assert beyond.run_sell[0] == pytest.approx(expected)
 
 
 def test_below_peg_buy_flow_is_the_burn_and_sell_flow_the_mint() -> None:

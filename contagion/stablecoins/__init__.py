@@ -63,9 +63,11 @@ outgrow its backing.
     λ = max_run_rate_per_day · min(1, depeg / depeg_saturation)
         · (covered_run_weight + (1 − covered_run_weight) · clip(1 − coverage, 0, 1)),
 
-with ``depeg = max(0, 1 − price / peg)`` and ``coverage`` = governance market value / coin
-supply at the peg (coins sharing a governance token share its value). ``λ`` is an intensity
-per day, so the share compounds consistently across round lengths. The shape is a modelling
+with ``depeg = max(0, 1 − price / peg − spread)`` (the discount beyond the redemption spread:
+inside it the coin trades within its own no-arbitrage band, which is noise, not a lost peg)
+and ``coverage`` = governance market value / coin supply at the peg (coins sharing a
+governance token share its value). ``λ`` is an intensity per day, so the share compounds
+consistently across round lengths. The shape is a modelling
 choice: the urge to leave grows with the loss holders see and saturates once the coin is
 plainly broken; while coverage ≥ 1 redemption could make every holder whole, so only a
 residual run (``covered_run_weight``) remains, but below 1 it cannot, the first to leave are

@@ -217,7 +217,8 @@ def algorithmic_round(
         coverage = np.where(
             liabilities > 0, state.governance_supply * governance_price / liabilities, np.inf
         )
-    depeg = np.clip(1.0 - coin_price / book.peg, 0.0, 1.0)
+    # Holders see a lost peg beyond the redemption spread, not inside its band.
+    depeg = np.clip(1.0 - coin_price / book.peg - book.fee, 0.0, 1.0)
     run_sell = run_share(depeg, coverage, round_seconds, params) * state.unsold
 
     coin_supply = state.coin_supply - burned
