@@ -181,8 +181,10 @@ class _Loans:
     def of(cls, book: LendingBook, loans: IntArray) -> _Loans:
         size = book.loan_size[loans]
         starts = np.cumsum(size) - size
-        pos = book.positions_of(loans)
         local = np.repeat(np.arange(len(loans), dtype=np.int64), size)
+        # As ``book.positions_of``, with one repeat shared with ``local``.
+        pos = (book.loan_start[loans] - starts)[local]
+        pos += np.arange(len(pos), dtype=np.int64)
         return cls(loans, pos, size, starts, local)
 
 
@@ -253,22 +255,24 @@ def lending_round(
         hf = _health(book, state, op, margin_scale, None)
         if screen is not None:
             screen.reset(book, hf, op, margin_scale)
-        evaluated = np.arange(book.n_loans, dtype=np.int64)
+        below = np.flatnonzero(hf < 1.0)
     else:
         assert screen is not None
         layout = screen.layout(book, evaluated)
-        hf = screen.health(evaluated, _health(book, state, op, margin_scale, evaluated, layout))
-    below = hf[evaluated] < 1.0
-    liquidatable = evaluated[below] if params.liquidations_enabled else evaluated[:0]
+        exact = _health(book, state, op, margin_scale, evaluated, layout)
+        hf = screen.health(evaluated, exact)
+        below = evaluated[exact < 1.0]
+    below_family = family[below]
+    liquidatable = below if params.liquidations_enabled else below[:0]
     # The Aave family's loans below 1: liquidated (when enabled) and tested for bad debt.
-    underwater = _Loans.of(book, evaluated[below & (family[evaluated] == AAVE)])
+    underwater = _Loans.of(book, below[below_family == AAVE])
     new = state if in_place else state.copy()
     flow = np.zeros(n_assets)
     parts: list[Liquidations] = []
     unprofitable = over_capacity = 0
     auctioned = np.flatnonzero(new.auction_tab > 0)
     if len(liquidatable):
-        kind = family[liquidatable]
+        kind = below_family
         part, unprofitable, over_capacity = _aave(
             book,
             new,
@@ -326,10 +330,13 @@ def _health(
         if margin_scale is not None:
             weight = weight * margin_scale[book.asset]
         price = op[:]
-        weighted = state.collateral * price
-        weighted *= weight
-        coll_value = np.bincount(book.loan, weighted, book.n_loans)
-        debt_value = np.bincount(book.loan, state.debt * price, book.n_loans)
+        # One temporary for both products (a million positions).
+        values = np.multiply(state.collateral, price)
+        values *= weight
+        coll_value = np.bincount(book.loan, values, book.n_loans)
+        debt_value = np.bincount(
+            book.loan, np.multiply(state.debt, price, out=values), book.n_loans
+        )
     else:
         if len(loans) == 0:
             return np.zeros(0)
@@ -343,27 +350,34 @@ def _health(
         price = op[pos]
         coll_value = np.bincount(owner, state.collateral[pos] * price * weight, len(loans))
         debt_value = np.bincount(owner, state.debt[pos] * price, len(loans))
-    hf: FloatArray = np.full(len(debt_value), np.inf)
-    np.divide(coll_value, debt_value, out=hf, where=debt_value > 0)
+    owes = debt_value > 0
+    hf: FloatArray = np.divide(coll_value, debt_value, out=coll_value, where=owes)
+    hf[~owes] = np.inf
     return hf
 
 
 def _largest(group: _Loans, values: FloatArray) -> IntArray:
     """Per loan of ``group``, the position with the largest positive value (-1 if none; the
-    first such position on ties); ``values`` are those of the group's positions."""
-    out = np.full(len(group.loans), -1, dtype=np.int64)
+    first such position on ties); ``values`` are those of the group's positions.
+
+    A loan has a handful of positions: they are laid out as the columns of a matrix padded
+    with ``-inf``, one row per position rank, and scanned row by row (a NaN makes the loan's
+    maximum NaN, which is not positive, as with ``np.maximum``)."""
+    k = len(group.loans)
+    out = np.full(k, -1, dtype=np.int64)
     if len(group.pos) == 0:
         return out
-    best = np.maximum.reduceat(values, group.starts)
-    # First position of each loan that reaches its loan's largest value.
-    hits = np.flatnonzero(values == best[group.local])
-    owner = group.local[hits]
-    first = np.ones(len(hits), dtype=bool)
-    first[1:] = owner[1:] != owner[:-1]
-    chosen = np.full(len(group.loans), -1, dtype=np.int64)
-    chosen[owner[first]] = hits[first]
-    found = (best > 0) & (chosen >= 0)
-    out[found] = group.pos[chosen[found]]
+    rank = np.arange(len(group.pos), dtype=np.int64) - group.starts[group.local]
+    ranks = np.full((int(group.size.max()), k), -np.inf)
+    ranks[rank, group.local] = values
+    best = ranks.max(axis=0)
+    # The first rank reaching the maximum: scan from the last rank to the first.
+    at = np.zeros(k, dtype=np.int64)
+    for r in range(len(ranks) - 1, 0, -1):
+        at[ranks[r] == best] = r
+    at[ranks[0] == best] = 0
+    found = best > 0
+    out[found] = group.pos[group.starts[found] + at[found]]
     return out
 
 
@@ -407,18 +421,7 @@ def _aave(
     profit = received_usd - repaid_usd - params.gas_usd - slip
     profitable = (profit > 0) & (liq.debt_repaid > 0)
     unprofitable = int((~profitable).sum())
-    # Capacity: most profitable first; the marginal liquidation is cut to what is left.
-    order = np.argsort(-np.where(profitable, profit, -np.inf), kind="stable")
-    spent_before = (
-        np.cumsum(np.where(profitable, repaid_usd, 0.0)[order])
-        - np.where(profitable, repaid_usd, 0.0)[order]
-    )
-    take = np.zeros(len(loans))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        room = np.clip(
-            (params.liquidator_capacity_usd - spent_before) / repaid_usd[order], 0.0, 1.0
-        )
-    take[order] = np.where(profitable[order], np.nan_to_num(room), 0.0)
+    take = _capacity_share(profitable, profit, repaid_usd, params.liquidator_capacity_usd)
     over_capacity = int((profitable & (take < 1.0)).sum())
     seized = liq.collateral_seized * take
     repaid = liq.debt_repaid * take
@@ -445,6 +448,26 @@ def _aave(
         unprofitable,
         over_capacity,
     )
+
+
+def _capacity_share(
+    profitable: NDArray[np.bool_], profit: FloatArray, repaid_usd: FloatArray, capacity: float
+) -> FloatArray:
+    """Share of each liquidation done within the liquidators' capacity: most profitable
+    first, the marginal one cut to what is left, the unprofitable ones not at all.
+
+    Unlimited capacity with a finite, non-negative total to repay takes every profitable
+    liquidation whole, whatever the order: no sort is needed then."""
+    wanted = np.where(profitable, repaid_usd, 0.0)
+    if capacity == np.inf and np.isfinite(wanted.sum()) and not (wanted < 0).any():
+        return profitable.astype(float)
+    order = np.argsort(-np.where(profitable, profit, -np.inf), kind="stable")
+    spent_before = np.cumsum(wanted[order]) - wanted[order]
+    take = np.zeros(len(profit))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.clip((capacity - spent_before) / repaid_usd[order], 0.0, 1.0)
+    take[order] = np.where(profitable[order], np.nan_to_num(room), 0.0)
+    return take
 
 
 def _comet(book: LendingBook, s: LendingState, pm: FloatArray, loans: IntArray) -> Liquidations:
