@@ -9,16 +9,14 @@ transaction at once (its default), from its fixed development mnemonic.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from evm.chain import EVM_VERSION
-from evm.ganache import ROOT, answers, free_port
+from evm.node import NODE_MODULES, local_node
 
-BINARY = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "anvil"
+BINARY = NODE_MODULES / "anvil"
 
 
 def anvil_binary() -> Path | None:
@@ -35,9 +33,9 @@ def anvil(timeout: float = 60.0) -> Iterator[str]:
     binary = anvil_binary()
     if binary is None:
         raise RuntimeError(f"anvil is not installed at {BINARY} nor on PATH")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
+
+    def command(port: int) -> list[str]:
+        return [
             str(binary),
             "--host",
             "127.0.0.1",
@@ -50,25 +48,7 @@ def anvil(timeout: float = 60.0) -> Iterator[str]:
             "--gas-limit",
             str(0x3938700),
             "--silent",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while not answers(url):
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"anvil exited with {proc.returncode}: {err}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"anvil did not answer on {url} within {timeout} s")
-            time.sleep(0.1)
+        ]
+
+    with local_node("anvil", command, timeout) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
