@@ -26,12 +26,23 @@ Channels, in the order a cascade usually meets them:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["CHANNELS", "CauseLog", "NodeIndex"]
+from contagion.oracles import KIND
+
+if TYPE_CHECKING:
+    from contagion.clearing import Clearing
+    from contagion.engine import Engine
+    from contagion.lending.engine import LendingRound, Liquidations
+    from contagion.stablecoins import AlgorithmicRound
+
+__all__ = ["CHANNELS", "CauseLog", "NodeIndex", "RunCauses"]
+
+FloatArray = NDArray[np.float64]
 
 CHANNELS = (
     "shock",
@@ -142,3 +153,224 @@ class CauseLog:
         return frame.sort_values(
             ["round", "usd"], ascending=[True, False], kind="stable"
         ).reset_index(drop=True)
+
+
+class RunCauses:
+    """A run's cause log with the node ids of its engine, and one recorder per channel group.
+
+    The round loop (:mod:`contagion.propagate`) calls a recorder after each step with what
+    the step did; every call adds numpy arrays, one per channel, never a row per position.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.log = CauseLog()
+        e, a = engine, engine.world.assets
+        n = self.log.nodes
+        self.root_node = n.ids([f"asset:{a.ids[i]}" for i in a.root_assets])
+        self.asset_node = n.ids([f"asset:{x}" for x in a.ids])
+        self.feed_node = n.ids([f"feed:{f}" for f in e.feeds.feed_ids])
+        protocols = e.world.lending.protocol_ids
+        self.protocol_node = n.ids([f"protocol:{p}" for p in protocols])
+        self.market_node = np.array(
+            [[n.id(f"market:{p}|{x}") for x in a.ids] for p in protocols], dtype=np.int64
+        ).reshape(len(protocols), len(a))
+        self.options_venue = n.id(f"venue:{e.venue_ids[0]}") if e.venue_ids else -1
+        self.perp_venue = n.id(f"venue:{e.perp_venue_ids[0]}") if e.perp_venue_ids else -1
+        v = e.venues
+        self.pool_nodes = {
+            "cp": n.ids([f"pool:{p}" for p in v.constant_product.pool_ids]),
+            "cl": n.ids([f"pool:{p}" for p in v.concentrated.pool_ids]),
+            "ss": n.ids([f"pool:{p}" for p in v.stableswap.pool_ids]),
+            "psm": n.ids([f"pool:{p}" for p in v.psm.ids]),
+        }
+        self.external_node = n.ids([f"external:{a.ids[i]}" for i in a.root_assets])
+        issuers = e.dataset.table("wrappers").to_pylist()
+        issuer_of = {w["asset_id"]: w["protocol_id"] for w in issuers}
+        self.receipt_issuer_node = n.ids(
+            [f"protocol:{issuer_of[a.ids[i]]}" for i in e.receipt_asset]
+        )
+
+    def oracles(
+        self, r: int, answer: FloatArray, before: FloatArray, updated: NDArray[np.bool_]
+    ) -> None:
+        """Feeds that published: from their asset (or source feeds) to the feed."""
+        e = self.engine
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.abs(answer / before - 1.0)
+        usd = np.where(updated, rel * e.feed_value_usd, 0.0)
+        moved = np.flatnonzero(usd > 0)
+        if len(moved) == 0:
+            return
+        fb = e.feeds
+        a = e.world.assets
+        composite = np.zeros(len(fb), dtype=bool)
+        composite[fb.composite_order] = True
+        plain = moved[~composite[moved]]
+        # A market feed moves with its asset's market; an exchange-rate feed with the token
+        # itself (a receipt written down), which is the node the write-down reached.
+        rate_feed = fb.kind[plain] == KIND["exchange-rate"]
+        src = np.where(
+            rate_feed, self.asset_node[fb.base[plain]], self.root_node[a.root[fb.base[plain]]]
+        )
+        self.log.add(r, "oracle", src, self.feed_node[plain], usd[plain])
+        position = {int(f): j for j, f in enumerate(fb.composite_order)}
+        for f in moved[composite[moved]]:
+            j = position[int(f)]
+            sources = fb.source_indices[fb.source_indptr[j] : fb.source_indptr[j + 1]]
+            self.log.add(
+                r,
+                "oracle",
+                self.feed_node[sources],
+                self.feed_node[f],
+                usd[f] / max(len(sources), 1),
+            )
+
+    def lending(
+        self,
+        r: int,
+        lr: LendingRound,
+        inventory_before: FloatArray,
+        inventory_after: FloatArray,
+        bad_before: FloatArray | None,
+        total_bad_before: FloatArray | None,
+        price: FloatArray,
+    ) -> None:
+        """Liquidations (feed -> market), collateral sold (market -> asset), bad debt."""
+        e, a = self.engine, self.engine.world.assets
+        liq: Liquidations = lr.liquidations
+        if len(liq):
+            market = self.market_node[liq.protocol, liq.collateral_asset]
+            feed = self.market_feed(liq.protocol, liq.collateral_asset)
+            self.log.add(r, "liquidation", self.feed_node[feed], market, liq.collateral_usd)
+            sold = (liq.collateral_seized - liq.protocol_fee) * price[liq.collateral_asset]
+            self.log.add(
+                r,
+                "sell",
+                market,
+                self.root_node[a.root[liq.collateral_asset]],
+                np.where(liq.kind == 1, 0.0, sold),
+            )
+        protos, assets_ = np.nonzero(inventory_before - inventory_after > 0)
+        if len(protos):
+            sold = (inventory_before - inventory_after)[protos, assets_] * price[assets_]
+            self.log.add(
+                r, "sell", self.market_node[protos, assets_], self.root_node[a.root[assets_]], sold
+            )
+        prev = np.zeros_like(lr.bad_debt_by_asset) if bad_before is None else bad_before
+        growth = np.maximum(lr.bad_debt_by_asset - prev, 0.0)
+        k, x = np.nonzero(growth)
+        self.log.add(r, "bad_debt", self.market_node[k, x], self.protocol_node[k], growth[k, x])
+        prev_total = (
+            np.zeros_like(lr.bad_debt_usd) if total_bad_before is None else total_bad_before
+        )
+        other = np.maximum(
+            (lr.bad_debt_usd - lr.bad_debt_by_asset.sum(axis=1)) - (prev_total - prev.sum(axis=1)),
+            0.0,
+        )
+        ks = np.flatnonzero(other > 0)
+        debt_asset = np.maximum(e.protocol_debt_asset[ks], 0)
+        self.log.add(
+            r, "bad_debt", self.market_node[ks, debt_asset], self.protocol_node[ks], other[ks]
+        )
+
+    def market_feed(
+        self, protocol: NDArray[np.int64], asset: NDArray[np.int64]
+    ) -> NDArray[np.int64]:
+        """The feed a protocol reads for an asset."""
+        position = self.engine.world.lending.position_of_market(protocol, asset)
+        result: NDArray[np.int64] = self.engine.position_feed[position]
+        return result
+
+    def flows(
+        self,
+        r: int,
+        move: FloatArray,
+        hedge: FloatArray,
+        perp: FloatArray,
+        ar: AlgorithmicRound,
+        cleared: Clearing,
+        price: FloatArray,
+    ) -> None:
+        """Shocks, hedges, force-closes, redemptions, the run, and what the venues absorbed."""
+        e, a = self.engine, self.engine.world.assets
+        shocked = np.flatnonzero(move != 0)
+        self.log.add(
+            r,
+            "shock",
+            0,
+            self.root_node[shocked],
+            np.abs(move[shocked]) * e.root_exposure_usd[shocked],
+        )
+        sells = np.maximum(-hedge, 0.0) * price
+        if self.options_venue >= 0:
+            self.log.add(r, "hedge", self.options_venue, self.root_node[a.root], sells)
+        if self.perp_venue >= 0:
+            self.log.add(
+                r,
+                "perp_liquidation",
+                self.perp_venue,
+                self.root_node[a.root],
+                np.maximum(-perp, 0.0) * price,
+            )
+        book = e.algorithmic
+        if len(book.coin):
+            self.log.add(
+                r,
+                "redemption",
+                self.asset_node[book.coin],
+                self.asset_node[book.governance],
+                ar.minted * price[book.governance],
+            )
+            self.log.add(
+                r,
+                "run",
+                self.asset_node[book.governance],
+                self.asset_node[book.coin],
+                ar.run_sell * price[book.coin],
+            )
+        self._absorption(r, cleared, price)
+
+    def _absorption(self, r: int, cleared: Clearing, price: FloatArray) -> None:
+        e, a = self.engine, self.engine.world.assets
+        v = e.venues
+        for kind, tokens, absorbed in (
+            ("cp", v.constant_product.tokens, cleared.cp_absorbed),
+            ("cl", v.concentrated.tokens, cleared.cl_absorbed),
+            ("ss", v.stableswap.tokens, cleared.ss_absorbed),
+        ):
+            if absorbed.size == 0:
+                continue
+            valid = tokens >= 0
+            took = np.where(valid, np.maximum(absorbed, 0.0), 0.0)
+            pool, slot = np.nonzero(took > 0)
+            token = tokens[pool, slot]
+            self.log.add(
+                r,
+                "absorb",
+                self.root_node[a.root[token]],
+                self.pool_nodes[kind][pool],
+                took[pool, slot] * price[token],
+            )
+        if cleared.psm_absorbed.size:
+            for col, assets_ in ((0, v.psm.stable), (1, v.psm.gem)):
+                took = np.maximum(cleared.psm_absorbed[:, col], 0.0)
+                self.log.add(
+                    r,
+                    "absorb",
+                    self.root_node[a.root[assets_]],
+                    self.pool_nodes["psm"],
+                    took * price[assets_],
+                )
+        ext = np.maximum(cleared.external_absorbed, 0.0) * cleared.price
+        self.log.add(r, "absorb", self.root_node, self.external_node, ext)
+
+    def writedown(self, r: int, lost_usd: FloatArray) -> None:
+        """Receipt tokens written down: from their issuer to the token (USD of value lost)."""
+        self.log.add(
+            r,
+            "writedown",
+            self.receipt_issuer_node,
+            self.asset_node[self.engine.receipt_asset],
+            lost_usd,
+        )

@@ -31,8 +31,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from contagion.balance_sheet import receipt_writedown
-from contagion.causes import CauseLog
-from contagion.clearing import Clearing, MarketState, clear
+from contagion.causes import RunCauses
+from contagion.clearing import MarketState, clear
 from contagion.dataset import Dataset
 from contagion.dealers import DealerParams, DealerRound, dealer_round, initial_dealer_state
 from contagion.engine import Engine, build_engine
@@ -40,19 +40,16 @@ from contagion.exceptions import ConvergenceError
 from contagion.lending.cdp import FlipRules
 from contagion.lending.engine import (
     LendingParams,
-    LendingRound,
     LendingState,
-    Liquidations,
     lending_round,
 )
 from contagion.lending.screen import HealthScreen, PositionPrices
-from contagion.oracles import KIND, FeedOverrides, FeedState, next_publication_s, update_feeds
+from contagion.oracles import FeedOverrides, FeedState, next_publication_s, update_feeds
 from contagion.perps import initial_perp_state, perp_round
 from contagion.result import PropagationResult, RoundRecord
 from contagion.scenario import ModelParams, Scenario, Schedule
 from contagion.stablecoins import (
     AlgorithmicParams,
-    AlgorithmicRound,
     algorithmic_round,
     change_redemption,
     governance_reference,
@@ -209,37 +206,9 @@ class _Run:
         self.cover = np.ones(engine.world.assets.n_roots)
         self.clock = 0.0
         self.skip_to = 0.0
-        self.causes = CauseLog()
+        self.recorder = RunCauses(engine)
+        self.causes = self.recorder.log
         self.records: list[RoundRecord] = []
-        self._nodes()
-
-    # -- node ids for cause records ----------------------------------------------------
-    def _nodes(self) -> None:
-        e, a = self.engine, self.engine.world.assets
-        n = self.causes.nodes
-        self.root_node = n.ids([f"asset:{a.ids[i]}" for i in a.root_assets])
-        self.asset_node = n.ids([f"asset:{x}" for x in a.ids])
-        self.feed_node = n.ids([f"feed:{f}" for f in e.feeds.feed_ids])
-        protocols = e.world.lending.protocol_ids
-        self.protocol_node = n.ids([f"protocol:{p}" for p in protocols])
-        self.market_node = np.array(
-            [[n.id(f"market:{p}|{x}") for x in a.ids] for p in protocols], dtype=np.int64
-        ).reshape(len(protocols), len(a))
-        self.options_venue = n.id(f"venue:{e.venue_ids[0]}") if e.venue_ids else -1
-        self.perp_venue = n.id(f"venue:{e.perp_venue_ids[0]}") if e.perp_venue_ids else -1
-        v = e.venues
-        self.pool_nodes = {
-            "cp": n.ids([f"pool:{p}" for p in v.constant_product.pool_ids]),
-            "cl": n.ids([f"pool:{p}" for p in v.concentrated.pool_ids]),
-            "ss": n.ids([f"pool:{p}" for p in v.stableswap.pool_ids]),
-            "psm": n.ids([f"pool:{p}" for p in v.psm.ids]),
-        }
-        self.external_node = n.ids([f"external:{a.ids[i]}" for i in a.root_assets])
-        issuers = e.dataset.table("wrappers").to_pylist()
-        issuer_of = {w["asset_id"]: w["protocol_id"] for w in issuers}
-        self.receipt_issuer_node = n.ids(
-            [f"protocol:{issuer_of[a.ids[i]]}" for i in e.receipt_asset]
-        )
 
     # -- the loop ----------------------------------------------------------------------
     def execute(self) -> PropagationResult:
@@ -297,7 +266,7 @@ class _Run:
         self.feeds, updated = update_feeds(
             e.feeds, self.feeds, price, self._exchange_rates(), now, overrides
         )
-        self._record_oracles(r, before, updated)
+        self.recorder.oracles(r, self.feeds.answer, before, updated)
 
         # 2. lending
         # Per-position oracle prices are read through the feeds, only where they are needed.
@@ -332,7 +301,9 @@ class _Run:
             self.health_screen,
             in_place=True,
         )
-        self._record_lending(r, lr, inventory_before, bad_before, total_bad_before, price)
+        self.recorder.lending(
+            r, lr, inventory_before, self.lending.inventory, bad_before, total_bad_before, price
+        )
 
         # 3. derivatives. Time decay is left out: a cascade lasts minutes to hours, over which
         # the options' own drift in delta is small beside the hedge of the price move, and
@@ -386,7 +357,7 @@ class _Run:
         self.market = cleared.state
         self.prices.root = cleared.price
         change = float(np.max(np.abs(np.log(cleared.price / old_root)))) if len(old_root) else 0.0
-        self._record_flows(r, move, dr.hedge_flow, pr.flow, ar, cleared, price)
+        self.recorder.flows(r, move, dr.hedge_flow, pr.flow, ar, cleared, price)
         breaker = self.scenario.mitigations.circuit_breaker
         if breaker is not None and change > np.log1p(breaker.max_move):
             self.paused_until = r + breaker.pause_rounds
@@ -541,183 +512,8 @@ class _Run:
         self.protocol_writedown = self.protocol_writedown * scheduled
         multiplier = lending_loss * self.protocol_writedown
         delta = self.receipt_multiplier - multiplier
-        self.causes.add(
-            r,
-            "writedown",
-            self.receipt_issuer_node,
-            self.asset_node[e.receipt_asset],
-            delta * deposits,
-        )
+        self.recorder.writedown(r, delta * deposits)
         self.receipt_multiplier = multiplier
         a = e.world.assets
         self.prices.rate[e.receipt_asset] = a.rate[e.receipt_asset] * multiplier
         self.prices.wrapper_rate[e.receipt_asset] = e.wrapper_rate[e.receipt_asset] * multiplier
-
-    # -- cause records -----------------------------------------------------------------
-    def _record_oracles(self, r: int, before: FloatArray, updated: NDArray[np.bool_]) -> None:
-        e = self.engine
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.abs(self.feeds.answer / before - 1.0)
-        usd = np.where(updated, rel * e.feed_value_usd, 0.0)
-        moved = np.flatnonzero(usd > 0)
-        if len(moved) == 0:
-            return
-        fb = e.feeds
-        a = e.world.assets
-        composite = np.zeros(len(fb), dtype=bool)
-        composite[fb.composite_order] = True
-        plain = moved[~composite[moved]]
-        # A market feed moves with its asset's market; an exchange-rate feed with the token
-        # itself (a receipt written down), which is the node the write-down reached.
-        rate_feed = fb.kind[plain] == KIND["exchange-rate"]
-        src = np.where(
-            rate_feed, self.asset_node[fb.base[plain]], self.root_node[a.root[fb.base[plain]]]
-        )
-        self.causes.add(r, "oracle", src, self.feed_node[plain], usd[plain])
-        position = {int(f): j for j, f in enumerate(fb.composite_order)}
-        for f in moved[composite[moved]]:
-            j = position[int(f)]
-            sources = fb.source_indices[fb.source_indptr[j] : fb.source_indptr[j + 1]]
-            self.causes.add(
-                r,
-                "oracle",
-                self.feed_node[sources],
-                self.feed_node[f],
-                usd[f] / max(len(sources), 1),
-            )
-
-    def _record_lending(
-        self,
-        r: int,
-        lr: LendingRound,
-        inventory_before: FloatArray,
-        bad_before: FloatArray | None,
-        total_bad_before: FloatArray | None,
-        price: FloatArray,
-    ) -> None:
-        e, a = self.engine, self.engine.world.assets
-        liq: Liquidations = lr.liquidations
-        if len(liq):
-            market = self.market_node[liq.protocol, liq.collateral_asset]
-            feed = self._market_feed(liq.protocol, liq.collateral_asset)
-            self.causes.add(r, "liquidation", self.feed_node[feed], market, liq.collateral_usd)
-            sold = (liq.collateral_seized - liq.protocol_fee) * price[liq.collateral_asset]
-            self.causes.add(
-                r,
-                "sell",
-                market,
-                self.root_node[a.root[liq.collateral_asset]],
-                np.where(liq.kind == 1, 0.0, sold),
-            )
-        protos, assets_ = np.nonzero(inventory_before - self.lending.inventory > 0)
-        if len(protos):
-            sold = (inventory_before - self.lending.inventory)[protos, assets_] * price[assets_]
-            self.causes.add(
-                r, "sell", self.market_node[protos, assets_], self.root_node[a.root[assets_]], sold
-            )
-        prev = np.zeros_like(lr.bad_debt_by_asset) if bad_before is None else bad_before
-        growth = np.maximum(lr.bad_debt_by_asset - prev, 0.0)
-        k, x = np.nonzero(growth)
-        self.causes.add(r, "bad_debt", self.market_node[k, x], self.protocol_node[k], growth[k, x])
-        prev_total = (
-            np.zeros_like(lr.bad_debt_usd) if total_bad_before is None else total_bad_before
-        )
-        other = np.maximum(
-            (lr.bad_debt_usd - lr.bad_debt_by_asset.sum(axis=1)) - (prev_total - prev.sum(axis=1)),
-            0.0,
-        )
-        ks = np.flatnonzero(other > 0)
-        debt_asset = np.maximum(e.protocol_debt_asset[ks], 0)
-        self.causes.add(
-            r, "bad_debt", self.market_node[ks, debt_asset], self.protocol_node[ks], other[ks]
-        )
-
-    def _market_feed(
-        self, protocol: NDArray[np.int64], asset: NDArray[np.int64]
-    ) -> NDArray[np.int64]:
-        """The feed a protocol reads for an asset."""
-        position = self.engine.world.lending.position_of_market(protocol, asset)
-        result: NDArray[np.int64] = self.engine.position_feed[position]
-        return result
-
-    def _record_flows(
-        self,
-        r: int,
-        move: FloatArray,
-        hedge: FloatArray,
-        perp: FloatArray,
-        ar: AlgorithmicRound,
-        cleared: Clearing,
-        price: FloatArray,
-    ) -> None:
-        e, a = self.engine, self.engine.world.assets
-        shocked = np.flatnonzero(move != 0)
-        self.causes.add(
-            r,
-            "shock",
-            0,
-            self.root_node[shocked],
-            np.abs(move[shocked]) * e.root_exposure_usd[shocked],
-        )
-        sells = np.maximum(-hedge, 0.0) * price
-        if self.options_venue >= 0:
-            self.causes.add(r, "hedge", self.options_venue, self.root_node[a.root], sells)
-        if self.perp_venue >= 0:
-            self.causes.add(
-                r,
-                "perp_liquidation",
-                self.perp_venue,
-                self.root_node[a.root],
-                np.maximum(-perp, 0.0) * price,
-            )
-        book = e.algorithmic
-        if len(book.coin):
-            self.causes.add(
-                r,
-                "redemption",
-                self.asset_node[book.coin],
-                self.asset_node[book.governance],
-                ar.minted * price[book.governance],
-            )
-            self.causes.add(
-                r,
-                "run",
-                self.asset_node[book.governance],
-                self.asset_node[book.coin],
-                ar.run_sell * price[book.coin],
-            )
-        self._record_absorption(r, cleared, price)
-
-    def _record_absorption(self, r: int, cleared: Clearing, price: FloatArray) -> None:
-        e, a = self.engine, self.engine.world.assets
-        v = e.venues
-        for kind, tokens, absorbed in (
-            ("cp", v.constant_product.tokens, cleared.cp_absorbed),
-            ("cl", v.concentrated.tokens, cleared.cl_absorbed),
-            ("ss", v.stableswap.tokens, cleared.ss_absorbed),
-        ):
-            if absorbed.size == 0:
-                continue
-            valid = tokens >= 0
-            took = np.where(valid, np.maximum(absorbed, 0.0), 0.0)
-            pool, slot = np.nonzero(took > 0)
-            token = tokens[pool, slot]
-            self.causes.add(
-                r,
-                "absorb",
-                self.root_node[a.root[token]],
-                self.pool_nodes[kind][pool],
-                took[pool, slot] * price[token],
-            )
-        if cleared.psm_absorbed.size:
-            for col, assets_ in ((0, v.psm.stable), (1, v.psm.gem)):
-                took = np.maximum(cleared.psm_absorbed[:, col], 0.0)
-                self.causes.add(
-                    r,
-                    "absorb",
-                    self.root_node[a.root[assets_]],
-                    self.pool_nodes["psm"],
-                    took * price[assets_],
-                )
-        ext = np.maximum(cleared.external_absorbed, 0.0) * cleared.price
-        self.causes.add(r, "absorb", self.root_node, self.external_node, ext)
