@@ -34,12 +34,14 @@ Perez, Werner, Xu, Livshits (2021). Liquidations: DeFi on a Knife-edge.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from contagion.lending.aave import aave_liquidation
 from contagion.lending.cdp import FlipRules, cdp_liquidation, flip_bids, flip_deficit
+from contagion.lending.layout import LoanGroup, VaultLayout
 from contagion.lending.screen import HealthScreen, PositionPrices
 from contagion.world import AAVE, CDP, COMET, LendingBook
 
@@ -164,31 +166,6 @@ class Liquidations:
 
 
 @dataclass(frozen=True)
-class _Loans:
-    """Sorted loans and their positions grouped by loan, laid out once for every step of a
-    round that reads them (liquidation calls, bad debt)."""
-
-    loans: IntArray
-    pos: IntArray
-    """The loans' positions, grouped by loan in ``loans`` order."""
-    size: IntArray
-    starts: IntArray
-    """Where each loan's positions start in ``pos``."""
-    local: IntArray
-    """Per position in ``pos``, the index of its loan in ``loans``."""
-
-    @classmethod
-    def of(cls, book: LendingBook, loans: IntArray) -> _Loans:
-        size = book.loan_size[loans]
-        starts = np.cumsum(size) - size
-        local = np.repeat(np.arange(len(loans), dtype=np.int64), size)
-        # As ``book.positions_of``, with one repeat shared with ``local``.
-        pos = (book.loan_start[loans] - starts)[local]
-        pos += np.arange(len(pos), dtype=np.int64)
-        return cls(loans, pos, size, starts, local)
-
-
-@dataclass(frozen=True)
 class LendingRound:
     """What one round of liquidations did."""
 
@@ -265,12 +242,13 @@ def lending_round(
     below_family = family[below]
     liquidatable = below if params.liquidations_enabled else below[:0]
     # The Aave family's loans below 1: liquidated (when enabled) and tested for bad debt.
-    underwater = _Loans.of(book, below[below_family == AAVE])
+    underwater = LoanGroup.of(book, below[below_family == AAVE])
     new = state if in_place else state.copy()
     flow = np.zeros(n_assets)
     parts: list[Liquidations] = []
     unprofitable = over_capacity = 0
     auctioned = np.flatnonzero(new.auction_tab > 0)
+    opened = auctioned  # Auctions open after this round's barks.
     if len(liquidatable):
         kind = below_family
         part, unprofitable, over_capacity = _aave(
@@ -286,12 +264,16 @@ def lending_round(
         )
         parts.append(part)
         parts.append(_comet(book, new, market_price, liquidatable[kind == COMET]))
-        _bark(book, new, liquidatable[kind == CDP], params)
+        barked = liquidatable[kind == CDP]
+        _bark(book, new, barked, params)
+        if len(barked):
+            opened = np.union1d(auctioned, barked)
+            opened = opened[new.auction_tab[opened] > 0]
     if params.liquidations_enabled:
         if params.flip is None:
-            parts.append(_auctions(book, new, market_price, params, flow))
+            parts.append(_auctions(book, new, opened, market_price, params, flow))
         else:
-            parts.append(_flip_auctions(book, new, market_price, params, params.flip, flow))
+            parts.append(_flip_auctions(book, new, opened, market_price, params, params.flip, flow))
         parts.append(_sell_inventory(book, new, oracle_usd, market_price, flow))
     if screen is not None:
         screen.touched(liquidatable)
@@ -356,31 +338,6 @@ def _health(
     return hf
 
 
-def _largest(group: _Loans, values: FloatArray) -> IntArray:
-    """Per loan of ``group``, the position with the largest positive value (-1 if none; the
-    first such position on ties); ``values`` are those of the group's positions.
-
-    A loan has a handful of positions: they are laid out as the columns of a matrix padded
-    with ``-inf``, one row per position rank, and scanned row by row (a NaN makes the loan's
-    maximum NaN, which is not positive, as with ``np.maximum``)."""
-    k = len(group.loans)
-    out = np.full(k, -1, dtype=np.int64)
-    if len(group.pos) == 0:
-        return out
-    rank = np.arange(len(group.pos), dtype=np.int64) - group.starts[group.local]
-    ranks = np.full((int(group.size.max()), k), -np.inf)
-    ranks[rank, group.local] = values
-    best = ranks.max(axis=0)
-    # The first rank reaching the maximum: scan from the last rank to the first.
-    at = np.zeros(k, dtype=np.int64)
-    for r in range(len(ranks) - 1, 0, -1):
-        at[ranks[r] == best] = r
-    at[ranks[0] == best] = 0
-    found = best > 0
-    out[found] = group.pos[group.starts[found] + at[found]]
-    return out
-
-
 def _aave(
     book: LendingBook,
     s: LendingState,
@@ -389,17 +346,16 @@ def _aave(
     depth: FloatArray,
     params: LendingParams,
     hf: FloatArray,
-    group: _Loans,
+    group: LoanGroup,
     flow: FloatArray,
 ) -> tuple[Liquidations, int, int]:
     if len(group.loans) == 0:
         return Liquidations.empty(), 0, 0
     pos = group.pos
     price = op[pos]
-    d = _largest(group, s.debt[pos] * price)
-    c = _largest(group, s.collateral[pos] * price * book.used[pos])
-    ok = (d >= 0) & (c >= 0)
-    loans, d, c = group.loans[ok], d[ok], c[ok]
+    d = group.largest(s.debt[pos] * price)
+    c = group.largest(s.collateral[pos] * price * book.used[pos])
+    loans, d, c = _kept((d >= 0) & (c >= 0), group.loans, d, c)
     liq = aave_liquidation(
         np.inf,
         s.debt[d],
@@ -410,10 +366,12 @@ def _aave(
         book.protocol_fee[c],
         hf[loans],
     )
-    received_usd = liq.liquidator_collateral * pm[book.asset[c]]
-    repaid_usd = liq.debt_repaid * pm[book.asset[d]]
+    ca, da = book.asset[c], book.asset[d]
+    price_c, price_d = pm[ca], pm[da]
+    received_usd = liq.liquidator_collateral * price_c
+    repaid_usd = liq.debt_repaid * price_d
     with np.errstate(divide="ignore", invalid="ignore"):
-        pool = depth[book.asset[c]]
+        pool = depth[ca]
         # Average impact of a market order under the square-root law is 2/3 of the final one.
         slip = np.where(
             pool > 0, received_usd * 0.02 * np.sqrt(received_usd / pool) * 2 / 3, np.inf
@@ -428,26 +386,34 @@ def _aave(
     fee = liq.protocol_fee * take
     s.collateral[c] = np.maximum(s.collateral[c] - seized, 0.0)
     s.debt[d] = np.maximum(s.debt[d] - repaid, 0.0)
-    done = take > 0
-    ca, da = book.asset[c][done], book.asset[d][done]
-    np.add.at(flow, ca, -(seized - fee)[done])
-    np.add.at(flow, da, repaid[done])
+    loans, ca, da, seized, repaid, fee, price_c, price_d = _kept(
+        take > 0, loans, ca, da, seized, repaid, fee, price_c, price_d
+    )
+    np.add.at(flow, ca, -(seized - fee))
+    np.add.at(flow, da, repaid)
     return (
         Liquidations(
-            kind=np.full(done.sum(), KIND_AAVE, dtype=np.int64),
-            loan=loans[done],
-            protocol=book.loan_protocol[loans[done]],
+            kind=np.full(len(loans), KIND_AAVE, dtype=np.int64),
+            loan=loans,
+            protocol=book.loan_protocol[loans],
             collateral_asset=ca,
             debt_asset=da,
-            collateral_seized=seized[done],
-            debt_repaid=repaid[done],
-            protocol_fee=fee[done],
-            collateral_usd=(seized * pm[book.asset[c]])[done],
-            debt_usd=(repaid * pm[book.asset[d]])[done],
+            collateral_seized=seized,
+            debt_repaid=repaid,
+            protocol_fee=fee,
+            collateral_usd=seized * price_c,
+            debt_usd=repaid * price_d,
         ),
         unprofitable,
         over_capacity,
     )
+
+
+def _kept(keep: NDArray[np.bool_], *arrays: NDArray[Any]) -> tuple[Any, ...]:
+    """``arrays`` where ``keep`` holds (the arrays themselves when it holds everywhere)."""
+    if keep.all():
+        return arrays
+    return tuple(a[keep] for a in arrays)
 
 
 def _capacity_share(
@@ -476,7 +442,7 @@ def _comet(book: LendingBook, s: LendingState, pm: FloatArray, loans: IntArray) 
         return Liquidations.empty()
     # Sums per account over ``local`` (the account's index in ``loans``), sized by the
     # accounts absorbed, not by every loan.
-    group = _Loans.of(book, loans)
+    group = LoanGroup.of(book, loans)
     pos, local, k = group.pos, group.local, len(loans)
     loan, asset = book.loan[pos], book.asset[pos]
     proto = book.loan_protocol[loan]
@@ -547,16 +513,20 @@ def _bark(book: LendingBook, s: LendingState, loans: IntArray, params: LendingPa
     auction is kicked with bid 0, no bid expiry and ``end = now + tau``)."""
     if len(loans) == 0:
         return
-    group = _Loans.of(book, loans)
-    pos, local, k = group.pos, group.local, len(loans)
-    penalty = np.zeros(k)
-    np.maximum.at(penalty, local, book.penalty[pos])
-    tab = np.bincount(local, weights=s.debt[pos], minlength=k)
-    taken = np.where(book.used[pos], s.collateral[pos], 0.0)
-    s.auction_tab[loans] += tab * (1.0 + penalty)
-    s.auction_collateral[loans] += np.bincount(local, weights=taken, minlength=k)
-    s.collateral[pos] -= taken
-    s.debt[pos] = 0.0
+    vaults = VaultLayout.of(book)
+    if vaults.covers(loans):
+        tab = _bark_vaults(s, loans, vaults, book.penalty)
+    else:
+        group = LoanGroup.of(book, loans)
+        pos, local, k = group.pos, group.local, len(loans)
+        penalty = np.zeros(k)
+        np.maximum.at(penalty, local, book.penalty[pos])
+        tab = np.asarray(np.bincount(local, weights=s.debt[pos], minlength=k), dtype=float)
+        taken = np.where(book.used[pos], s.collateral[pos], 0.0)
+        s.auction_tab[loans] += tab * (1.0 + penalty)
+        s.auction_collateral[loans] += np.bincount(local, weights=taken, minlength=k)
+        s.collateral[pos] -= taken
+        s.debt[pos] = 0.0
     if params.flip is not None:
         s.auction_debt[loans] += tab
         s.auction_bid[loans] = 0.0
@@ -564,10 +534,33 @@ def _bark(book: LendingBook, s: LendingState, loans: IntArray, params: LendingPa
         s.auction_end[loans] = params.now_s + params.flip.tau_s
 
 
+def _bark_vaults(
+    s: LendingState, loans: IntArray, vaults: VaultLayout, penalty_of: FloatArray
+) -> FloatArray:
+    """:func:`_bark` of vault-shaped loans (one collateral position and one other): the sums
+    over a vault's positions, in position order, read its two positions. Returns the debt."""
+    first, second = vaults.first[loans], vaults.second[loans]
+    used = vaults.collateral[loans]
+    penalty = np.maximum(np.maximum(0.0, penalty_of[first]), penalty_of[second])
+    tab: FloatArray = s.debt[first] + s.debt[second]
+    taken = s.collateral[used]
+    s.auction_tab[loans] += tab * (1.0 + penalty)
+    s.auction_collateral[loans] += taken
+    s.collateral[used] -= taken
+    s.debt[first] = 0.0
+    s.debt[second] = 0.0
+    return tab
+
+
 def _auctions(
-    book: LendingBook, s: LendingState, pm: FloatArray, params: LendingParams, flow: FloatArray
+    book: LendingBook,
+    s: LendingState,
+    loans: IntArray,
+    pm: FloatArray,
+    params: LendingParams,
+    flow: FloatArray,
 ) -> Liquidations:
-    loans = np.flatnonzero(s.auction_tab > 0)
+    """One round of market-price auctions of the open ``loans`` (sorted)."""
     if len(loans) == 0:
         return Liquidations.empty()
     coll_asset, debt_asset = book.loan_collateral_debt_asset
@@ -584,10 +577,14 @@ def _auctions(
     covered = (result.tab_left <= 0) & (result.bad_debt <= 0)
     returned = np.where(covered, result.collateral_left, 0.0)
     back = returned > 0
-    back_pos = book.positions_of(loans[back])
-    back_amount = np.repeat(returned[back], book.loan_size[loans[back]])
-    used = book.used[back_pos]
-    s.collateral[back_pos[used]] += back_amount[used]
+    vaults = VaultLayout.of(book)
+    if vaults.covers(loans[back]):
+        s.collateral[vaults.collateral[loans[back]]] += returned[back]
+    else:
+        back_pos = book.positions_of(loans[back])
+        back_amount = np.repeat(returned[back], book.loan_size[loans[back]])
+        used = book.used[back_pos]
+        s.collateral[back_pos[used]] += back_amount[used]
     np.add.at(s.auction_bad_debt_usd, book.loan_protocol[loans], result.bad_debt)
     s.auction_tab[loans] = np.where(covered | (result.bad_debt > 0), 0.0, result.tab_left / pm[da])
     s.auction_collateral[loans] = np.where(
@@ -611,6 +608,7 @@ def _auctions(
 def _flip_auctions(
     book: LendingBook,
     s: LendingState,
+    loans: IntArray,
     pm: FloatArray,
     params: LendingParams,
     rules: FlipRules,
@@ -625,9 +623,9 @@ def _flip_auctions(
     a bid stands against keepers for between ``ttl`` and ``ttl`` plus one round.
 
     The winner of a dealt lot sells it (sell flow of the collateral); keepers buy the DAI
-    they bid as they raise it (buy flow of the debt asset).
+    they bid as they raise it (buy flow of the debt asset). ``loans`` are the open auctions
+    (sorted).
     """
-    loans = np.flatnonzero(s.auction_tab > 0)
     if len(loans) == 0:
         return Liquidations.empty()
     now = params.now_s
@@ -692,7 +690,7 @@ def _flip_auctions(
 
 
 def _bad_debt(
-    book: LendingBook, s: LendingState, pm: FloatArray, group: _Loans
+    book: LendingBook, s: LendingState, pm: FloatArray, group: LoanGroup
 ) -> tuple[FloatArray, FloatArray]:
     """Aave-family shortfall of the ``group`` of underwater loans (the only ones below HF 1,
     so the only ones that can be short of collateral), Comet's loss and CDP tabs left
@@ -704,19 +702,24 @@ def _bad_debt(
         pos = group.pos
         # Loans numbered 0..k-1 in ``underwater`` order: sums sized by k, not by every loan.
         local = group.local
-        asset = book.asset[pos]
-        debt_pos = s.debt[pos] * pm[asset]
+        price = pm[book.asset[pos]]
+        debt_pos = s.debt[pos] * price
         coll_usd = np.bincount(
-            local, weights=s.collateral[pos] * pm[asset] * book.used[pos], minlength=len(underwater)
+            local, weights=s.collateral[pos] * price * book.used[pos], minlength=len(underwater)
         )
         debt_usd = np.bincount(local, weights=debt_pos, minlength=len(underwater))
         shortfall = np.maximum(debt_usd - coll_usd, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(debt_usd[local] > 0, debt_pos / debt_usd[local], 0.0)
-        market = book.loan_protocol[underwater][local] * n_assets + asset
-        by_asset += np.bincount(
-            market, weights=share * shortfall[local], minlength=n_protocols * n_assets
-        ).reshape(n_protocols, n_assets)
+        # Only loans short of collateral add to the allocation (the others would add zeros).
+        short = ~(shortfall == 0.0)
+        if short.any():
+            rows = short[local]
+            owner, debt_pos = local[rows], debt_pos[rows]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = np.where(debt_usd[owner] > 0, debt_pos / debt_usd[owner], 0.0)
+            market = book.loan_protocol[underwater][owner] * n_assets + book.asset[pos[rows]]
+            by_asset += np.bincount(
+                market, weights=share * shortfall[owner], minlength=n_protocols * n_assets
+            ).reshape(n_protocols, n_assets)
     inventory_usd = (s.inventory * pm[None, :]).sum(axis=1)
     comet_loss = np.maximum(s.absorbed_usd - s.proceeds_usd - inventory_usd, 0.0)
     total = by_asset.sum(axis=1) + comet_loss + s.auction_bad_debt_usd
