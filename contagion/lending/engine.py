@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 
 from contagion.lending.aave import aave_liquidation
 from contagion.lending.cdp import FlipRules, cdp_liquidation, flip_bids, flip_deficit
-from contagion.lending.layout import LoanGroup, VaultLayout
+from contagion.lending.layout import BookLayout, LoanGroup
 from contagion.lending.screen import HealthScreen, PositionPrices
 from contagion.world import AAVE, CDP, COMET, LendingBook
 
@@ -267,7 +267,9 @@ def lending_round(
         barked = liquidatable[kind == CDP]
         _bark(book, new, barked, params)
         if len(barked):
-            opened = np.union1d(auctioned, barked)
+            opened = np.concatenate([auctioned, barked])
+            opened.sort()
+            opened = opened[np.append(True, opened[1:] != opened[:-1])]
             opened = opened[new.auction_tab[opened] > 0]
     if params.liquidations_enabled:
         if params.flip is None:
@@ -413,7 +415,9 @@ def _kept(keep: NDArray[np.bool_], *arrays: NDArray[Any]) -> tuple[Any, ...]:
     """``arrays`` where ``keep`` holds (the arrays themselves when it holds everywhere)."""
     if keep.all():
         return arrays
-    return tuple(a[keep] for a in arrays)
+    # Integer indices: cheaper than a boolean mask applied to each array.
+    idx = np.flatnonzero(keep)
+    return tuple(a[idx] for a in arrays)
 
 
 def _capacity_share(
@@ -457,27 +461,35 @@ def _comet(book: LendingBook, s: LendingState, pm: FloatArray, loans: IntArray) 
     # protocol like the written-off debt.
     surplus = np.maximum(credit - loan_debt_usd, 0.0)
     np.add.at(s.absorbed_usd, book.loan_protocol[loans], loan_debt_usd + surplus)
-    np.add.at(s.inventory, (proto, asset), taken)
+    moved = np.flatnonzero(taken != 0.0)
+    if s.inventory.flags.c_contiguous:
+        # One flat index per (protocol, asset): ``add.at`` on one axis.
+        width = s.inventory.shape[1]
+        cells = proto[moved] * width + asset[moved]
+        np.add.at(s.inventory.reshape(-1), cells, taken[moved])
+    else:
+        np.add.at(s.inventory, (proto[moved], asset[moved]), taken[moved])
     s.collateral[pos] -= taken
     s.debt[pos] = 0.0
     debt_asset_of_loan = np.full(k, -1, dtype=np.int64)
-    debt_asset_of_loan[local[owed > 0]] = asset[owed > 0]
-    rows = taken > 0
+    owing = np.flatnonzero(owed > 0)
+    debt_asset_of_loan[local[owing]] = asset[owing]
+    rows = np.flatnonzero(taken > 0)
+    owner = local[rows]
+    coll_usd = loan_coll_usd[owner]
     with np.errstate(divide="ignore", invalid="ignore"):
-        share: FloatArray = np.where(
-            loan_coll_usd[local] > 0, taken_usd / loan_coll_usd[local], 0.0
-        ).astype(float)
+        share: FloatArray = np.where(coll_usd > 0, taken_usd[rows] / coll_usd, 0.0).astype(float)
     return Liquidations(
-        kind=np.full(rows.sum(), KIND_ABSORB, dtype=np.int64),
+        kind=np.full(len(rows), KIND_ABSORB, dtype=np.int64),
         loan=loan[rows],
         protocol=proto[rows],
         collateral_asset=asset[rows],
-        debt_asset=debt_asset_of_loan[local[rows]],
+        debt_asset=debt_asset_of_loan[owner],
         collateral_seized=taken[rows],
-        debt_repaid=(share * loan_debt[local])[rows],
-        protocol_fee=np.zeros(rows.sum()),
+        debt_repaid=share * loan_debt[owner],
+        protocol_fee=np.zeros(len(rows)),
         collateral_usd=taken_usd[rows],
-        debt_usd=(share * loan_debt_usd[local])[rows],
+        debt_usd=share * loan_debt_usd[owner],
     )
 
 
@@ -498,7 +510,7 @@ def _sell_inventory(
     if len(protos) == 0:
         return Liquidations.empty()
     # Any position of the (protocol, asset) market carries its parameters and oracle price.
-    idx = book.position_of_market(protos, assets)
+    idx = BookLayout.of(book).position_of_market(book, protos, assets)
     discount = book.store_front[idx] * (1.0 - book.liquidation_factor[idx])
     store_price = oracle_usd[idx] * (1.0 - discount)
     amount = np.where(store_price <= pm[assets], s.inventory[protos, assets], 0.0)
@@ -513,9 +525,9 @@ def _bark(book: LendingBook, s: LendingState, loans: IntArray, params: LendingPa
     auction is kicked with bid 0, no bid expiry and ``end = now + tau``)."""
     if len(loans) == 0:
         return
-    vaults = VaultLayout.of(book)
-    if vaults.covers(loans):
-        tab = _bark_vaults(s, loans, vaults, book.penalty)
+    layout = BookLayout.of(book)
+    if layout.vaults(loans):
+        tab = _bark_vaults(s, loans, layout, book.penalty)
     else:
         group = LoanGroup.of(book, loans)
         pos, local, k = group.pos, group.local, len(loans)
@@ -535,12 +547,12 @@ def _bark(book: LendingBook, s: LendingState, loans: IntArray, params: LendingPa
 
 
 def _bark_vaults(
-    s: LendingState, loans: IntArray, vaults: VaultLayout, penalty_of: FloatArray
+    s: LendingState, loans: IntArray, layout: BookLayout, penalty_of: FloatArray
 ) -> FloatArray:
     """:func:`_bark` of vault-shaped loans (one collateral position and one other): the sums
     over a vault's positions, in position order, read its two positions. Returns the debt."""
-    first, second = vaults.first[loans], vaults.second[loans]
-    used = vaults.collateral[loans]
+    first, second = layout.vault_first[loans], layout.vault_second[loans]
+    used = layout.vault_collateral[loans]
     penalty = np.maximum(np.maximum(0.0, penalty_of[first]), penalty_of[second])
     tab: FloatArray = s.debt[first] + s.debt[second]
     taken = s.collateral[used]
@@ -577,9 +589,9 @@ def _auctions(
     covered = (result.tab_left <= 0) & (result.bad_debt <= 0)
     returned = np.where(covered, result.collateral_left, 0.0)
     back = returned > 0
-    vaults = VaultLayout.of(book)
-    if vaults.covers(loans[back]):
-        s.collateral[vaults.collateral[loans[back]]] += returned[back]
+    layout = BookLayout.of(book)
+    if layout.vaults(loans[back]):
+        s.collateral[layout.vault_collateral[loans[back]]] += returned[back]
     else:
         back_pos = book.positions_of(loans[back])
         back_amount = np.repeat(returned[back], book.loan_size[loans[back]])
@@ -590,18 +602,18 @@ def _auctions(
     s.auction_collateral[loans] = np.where(
         covered | (result.bad_debt > 0), 0.0, result.collateral_left
     )
-    done = sold > 0
+    loans, ca, da, sold, tab_covered = _kept(sold > 0, loans, ca, da, sold, result.tab_covered)
     return Liquidations(
-        kind=np.full(done.sum(), KIND_AUCTION, dtype=np.int64),
-        loan=loans[done],
-        protocol=book.loan_protocol[loans[done]],
-        collateral_asset=ca[done],
-        debt_asset=da[done],
-        collateral_seized=sold[done],
-        debt_repaid=(result.tab_covered / pm[da])[done],
-        protocol_fee=np.zeros(done.sum()),
-        collateral_usd=(sold * pm[ca])[done],
-        debt_usd=result.tab_covered[done],
+        kind=np.full(len(loans), KIND_AUCTION, dtype=np.int64),
+        loan=loans,
+        protocol=book.loan_protocol[loans],
+        collateral_asset=ca,
+        debt_asset=da,
+        collateral_seized=sold,
+        debt_repaid=tab_covered / pm[da],
+        protocol_fee=np.zeros(len(loans)),
+        collateral_usd=sold * pm[ca],
+        debt_usd=tab_covered,
     )
 
 
@@ -712,7 +724,7 @@ def _bad_debt(
         # Only loans short of collateral add to the allocation (the others would add zeros).
         short = ~(shortfall == 0.0)
         if short.any():
-            rows = short[local]
+            rows = np.flatnonzero(short[local])
             owner, debt_pos = local[rows], debt_pos[rows]
             with np.errstate(divide="ignore", invalid="ignore"):
                 share = np.where(debt_usd[owner] > 0, debt_pos / debt_usd[owner], 0.0)
