@@ -68,9 +68,8 @@ class LoanGroup:
         best = ranks.max(axis=0)
         # The first rank reaching the maximum: scan from the last rank to the first.
         at = np.zeros(k, dtype=np.int64)
-        for r in range(width - 1, 0, -1):
-            at[ranks[r] == best] = r
-        at[ranks[0] == best] = 0
+        for r in range(width - 1, -1, -1):
+            at = np.where(ranks[r] == best, r, at)
         chosen: IntArray = np.where(best > 0, self.pos[self.starts + at], -1)
         return chosen
 
