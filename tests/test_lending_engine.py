@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -113,6 +115,41 @@ def test_larger_shock_liquidates_more() -> None:
     assert totals[-1] > 0
 
 
+def _position_prices(world: Any, answers0: Any, root_move: Any) -> Any:
+    """Every feed that prices a position moved with its asset's market."""
+    from contagion.lending.screen import PositionPrices
+
+    book, a = world.lending, world.assets
+    feed_move = np.ones(len(answers0))
+    feed_move[book.feed] = root_move[a.root][book.asset]
+    return PositionPrices(answers0 * feed_move, book.feed)
+
+
+def _both_rounds(
+    world: Any,
+    answers0: Any,
+    root_move: Any,
+    plain: Any,
+    screened: Any,
+    screen: Any,
+    depth: Any,
+    params: Any,
+) -> tuple[Any, Any, Any, Any]:
+    """One round with full evaluation and one with the health screen; they must agree."""
+    book, a = world.lending, world.assets
+    market = a.price * root_move[a.root]
+    op = _position_prices(world, answers0, root_move)
+    full = op.answer[book.feed]
+    plain, r_plain = lending_round(book, plain, full, full, market, depth, params)
+    screened, r_screen = lending_round(book, screened, op, op, market, depth, params, screen=screen)
+    np.testing.assert_array_equal(screened.collateral, plain.collateral)
+    np.testing.assert_array_equal(screened.debt, plain.debt)
+    np.testing.assert_array_equal(r_screen.flow, r_plain.flow)
+    np.testing.assert_array_equal(r_screen.bad_debt_usd, r_plain.bad_debt_usd)
+    assert len(r_screen.liquidations) == len(r_plain.liquidations)
+    return plain, screened, r_plain, r_screen
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 3),
@@ -124,7 +161,7 @@ def test_health_screen_changes_nothing(
     seed: int, path: list[float], capacity: float, band: float
 ) -> None:
     """Rounds with the health screen liquidate exactly what full evaluation liquidates."""
-    from contagion.lending.screen import HealthScreen, PositionPrices
+    from contagion.lending.screen import HealthScreen
 
     _, world = small_world(600, seed)
     book, a = world.lending, world.assets
@@ -137,21 +174,9 @@ def test_health_screen_changes_nothing(
     for step, move in enumerate(path):
         # ETH markets follow the path; other markets drift a little the other way.
         root_move = np.where(eth, move, 1.0 + 0.01 * (step % 3 - 1))
-        market = a.price * root_move[a.root]
-        feed_move = np.ones(len(answers0))
-        feed_move[book.feed] = root_move[a.root][book.asset]
-        answers = answers0 * feed_move
-        op = PositionPrices(answers, book.feed)
-        full = answers[book.feed]
-        plain, r_plain = lending_round(book, plain, full, full, market, depth, params)
-        screened, r_screen = lending_round(
-            book, screened, op, op, market, depth, params, screen=screen
+        plain, screened, r_plain, r_screen = _both_rounds(
+            world, answers0, root_move, plain, screened, screen, depth, params
         )
-        np.testing.assert_array_equal(screened.collateral, plain.collateral)
-        np.testing.assert_array_equal(screened.debt, plain.debt)
-        np.testing.assert_array_equal(r_screen.flow, r_plain.flow)
-        np.testing.assert_array_equal(r_screen.bad_debt_usd, r_plain.bad_debt_usd)
-        assert len(r_screen.liquidations) == len(r_plain.liquidations)
         liquidatable = r_plain.health_factor < 1.0
         np.testing.assert_array_equal(r_screen.health_factor < 1.0, liquidatable)
         np.testing.assert_allclose(
@@ -162,7 +187,7 @@ def test_health_screen_changes_nothing(
 def test_health_screen_reuses_a_selection_while_prices_hold() -> None:
     """Rounds at unchanged prices select the very same loans (the selection and its layout
     are reused); a price move selects anew; every round equals full evaluation."""
-    from contagion.lending.screen import HealthScreen, PositionPrices
+    from contagion.lending.screen import HealthScreen
 
     _, world = small_world(600, 1)
     book, a = world.lending, world.assets
@@ -176,24 +201,13 @@ def test_health_screen_reuses_a_selection_while_prices_hold() -> None:
     reused = renewed = 0
     for move in (1.0, 0.8, 0.8, 0.8, 0.78, 0.78):
         root_move = np.where(eth, move, 1.0)
-        market = a.price * root_move[a.root]
-        feed_move = np.ones(len(answers0))
-        feed_move[book.feed] = root_move[a.root][book.asset]
-        answers = answers0 * feed_move
-        op = PositionPrices(answers, book.feed)
-        full = answers[book.feed]
+        op = _position_prices(world, answers0, root_move)
         selection = screen.candidates(book, op, None)
         if selection is not None and previous is not None:
             reused += selection is previous
             renewed += selection is not previous
-        plain, r_plain = lending_round(book, plain, full, full, market, depth, params)
-        screened, r_screen = lending_round(
-            book, screened, op, op, market, depth, params, screen=screen
+        plain, screened, _, _ = _both_rounds(
+            world, answers0, root_move, plain, screened, screen, depth, params
         )
-        np.testing.assert_array_equal(screened.collateral, plain.collateral)
-        np.testing.assert_array_equal(screened.debt, plain.debt)
-        np.testing.assert_array_equal(r_screen.flow, r_plain.flow)
-        np.testing.assert_array_equal(r_screen.bad_debt_usd, r_plain.bad_debt_usd)
-        assert len(r_screen.liquidations) == len(r_plain.liquidations)
         previous = screen.candidates(book, op, None)
     assert reused >= 2 and renewed >= 1
