@@ -157,20 +157,46 @@ class LendingBook:
         return result
 
     @cached_property
+    def market_width(self) -> int:
+        """The asset count market keys (``protocol x market_width + asset``) are built on."""
+        return int(self.asset.max()) + 1 if self.n_positions else 1
+
+    @cached_property
     def market_position(self) -> tuple[IntArray, IntArray]:
-        """Sorted market keys (protocol x n_assets + asset) and a position of each market."""
-        n_assets = int(self.asset.max()) + 1 if self.n_positions else 1
-        key = self.loan_protocol[self.loan] * n_assets + self.asset
+        """Sorted market keys (protocol x market_width + asset) and a position of each market."""
+        key = self.loan_protocol[self.loan] * self.market_width + self.asset
         keys, first = np.unique(key, return_index=True)
         return keys.astype(np.int64), first.astype(np.int64)
 
     def position_of_market(self, protocol: IntArray, asset: IntArray) -> IntArray:
         """A position of each (protocol, asset) market (its parameters and oracle feed)."""
         keys, first = self.market_position
-        n_assets = int(self.asset.max()) + 1 if self.n_positions else 1
-        want = protocol * n_assets + asset
+        want = protocol * self.market_width + asset
         result: IntArray = first[np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)]
         return result
+
+    @cached_property
+    def vault_positions(self) -> tuple[IntArray, IntArray, IntArray]:
+        """Per loan shaped as a CDP vault (two positions, exactly one used as collateral): its
+        first and second position and the collateral one; -1 for every other loan.
+
+        A step whose loans are all vault-shaped reads their two positions instead of grouping
+        positions by loan."""
+        first = np.full(self.n_loans, -1, dtype=np.int64)
+        second = np.full(self.n_loans, -1, dtype=np.int64)
+        collateral = np.full(self.n_loans, -1, dtype=np.int64)
+        if self.n_loans == 0:
+            return first, second, collateral
+        used = np.bincount(self.loan, self.used, self.n_loans)
+        vault = np.flatnonzero((self.loan_size == 2) & (used == 1))
+        a = self.loan_start[vault]
+        first[vault], second[vault] = a, a + 1
+        collateral[vault] = np.where(self.used[a], a, a + 1)
+        return first, second, collateral
+
+    def all_vaults(self, loans: IntArray) -> bool:
+        """Whether every one of ``loans`` is vault-shaped (:attr:`vault_positions`)."""
+        return bool((self.vault_positions[2][loans] >= 0).all())
 
     @cached_property
     def loan_collateral_debt_asset(self) -> tuple[IntArray, IntArray]:

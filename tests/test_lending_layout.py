@@ -1,18 +1,16 @@
-"""Loan groups and book layouts: each shortcut of the lending round against the plain way."""
+"""Loan groups and the book's vault layout: each shortcut of the lending round against the
+plain way."""
 
 from __future__ import annotations
-
-import gc
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lending_checks import small_world
 
-from contagion import sample_world
 from contagion.lending.engine import LendingParams, LendingState, _bark
-from contagion.lending.layout import _LAYOUTS, BookLayout, LoanGroup
-from contagion.world import CDP, compile_world
+from contagion.lending.layout import LoanGroup
+from contagion.world import CDP
 
 
 def _scan_largest(group: LoanGroup, values: np.ndarray) -> list[int]:
@@ -53,9 +51,9 @@ def test_largest_is_the_first_largest_positive_value(seed: int, data: st.DataObj
 def test_vault_bark_equals_the_grouped_bark() -> None:
     _, world = small_world(600, 1)
     book = world.lending
-    layout = BookLayout.of(book)
-    vaults = np.flatnonzero((book.loan_family == CDP) & (layout.vault_collateral >= 0))
-    other = np.flatnonzero(layout.vault_collateral < 0)[:1]
+    vault_collateral = book.vault_positions[2]
+    vaults = np.flatnonzero((book.loan_family == CDP) & (vault_collateral >= 0))
+    other = np.flatnonzero(vault_collateral < 0)[:1]
     assert len(vaults) > 10 and len(other) == 1
     params = LendingParams()
     start = LendingState.initial(book, len(world.assets))
@@ -76,17 +74,24 @@ def test_market_positions_as_the_book_finds_them() -> None:
     book = world.lending
     keys, _ = book.market_position
     n_assets = int(book.asset.max()) + 1
+    assert book.market_width == n_assets
     protocol, asset = keys // n_assets, keys % n_assets
-    expected = book.position_of_market(protocol, asset)
-    assert np.array_equal(BookLayout.of(book).position_of_market(book, protocol, asset), expected)
-    assert (book.asset[expected] == asset).all()
+    found = book.position_of_market(protocol, asset)
+    # Each market's position, as a scan of the book finds it.
+    market = book.loan_protocol[book.loan] * n_assets + book.asset
+    expected = [int(np.flatnonzero(market == k)[0]) for k in keys]
+    assert found.tolist() == expected
+    assert (book.asset[found] == asset).all()
 
 
-def test_layout_is_dropped_with_its_book() -> None:
-    book = compile_world(sample_world(positions=200, seed=5)).lending
-    key = id(book)
-    BookLayout.of(book)
-    assert key in _LAYOUTS
-    del book
-    gc.collect()
-    assert key not in _LAYOUTS
+def test_vault_positions_are_the_two_positions_of_vault_shaped_loans() -> None:
+    _, world = small_world(600, 3)
+    book = world.lending
+    first, second, collateral = book.vault_positions
+    for loan in range(book.n_loans):
+        pos = list(book.positions_of(np.array([loan])))
+        used = [p for p in pos if book.used[p]]
+        if len(pos) == 2 and len(used) == 1:
+            assert (first[loan], second[loan], collateral[loan]) == (pos[0], pos[1], used[0])
+        else:
+            assert first[loan] == second[loan] == collateral[loan] == -1

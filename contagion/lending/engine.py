@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 
 from contagion.lending.aave import aave_liquidation
 from contagion.lending.cdp import FlipRules, cdp_liquidation, flip_bids, flip_deficit
-from contagion.lending.layout import BookLayout, LoanGroup
+from contagion.lending.layout import LoanGroup
 from contagion.lending.screen import HealthScreen, PositionPrices
 from contagion.world import AAVE, CDP, COMET, LendingBook
 
@@ -510,7 +510,7 @@ def _sell_inventory(
     if len(protos) == 0:
         return Liquidations.empty()
     # Any position of the (protocol, asset) market carries its parameters and oracle price.
-    idx = BookLayout.of(book).position_of_market(book, protos, assets)
+    idx = book.position_of_market(protos, assets)
     discount = book.store_front[idx] * (1.0 - book.liquidation_factor[idx])
     store_price = oracle_usd[idx] * (1.0 - discount)
     amount = np.where(store_price <= pm[assets], s.inventory[protos, assets], 0.0)
@@ -525,9 +525,8 @@ def _bark(book: LendingBook, s: LendingState, loans: IntArray, params: LendingPa
     auction is kicked with bid 0, no bid expiry and ``end = now + tau``)."""
     if len(loans) == 0:
         return
-    layout = BookLayout.of(book)
-    if layout.vaults(loans):
-        tab = _bark_vaults(s, loans, layout, book.penalty)
+    if book.all_vaults(loans):
+        tab = _bark_vaults(book, s, loans)
     else:
         group = LoanGroup.of(book, loans)
         pos, local, k = group.pos, group.local, len(loans)
@@ -546,14 +545,12 @@ def _bark(book: LendingBook, s: LendingState, loans: IntArray, params: LendingPa
         s.auction_end[loans] = params.now_s + params.flip.tau_s
 
 
-def _bark_vaults(
-    s: LendingState, loans: IntArray, layout: BookLayout, penalty_of: FloatArray
-) -> FloatArray:
+def _bark_vaults(book: LendingBook, s: LendingState, loans: IntArray) -> FloatArray:
     """:func:`_bark` of vault-shaped loans (one collateral position and one other): the sums
     over a vault's positions, in position order, read its two positions. Returns the debt."""
-    first, second = layout.vault_first[loans], layout.vault_second[loans]
-    used = layout.vault_collateral[loans]
-    penalty = np.maximum(np.maximum(0.0, penalty_of[first]), penalty_of[second])
+    vault_first, vault_second, vault_collateral = book.vault_positions
+    first, second, used = vault_first[loans], vault_second[loans], vault_collateral[loans]
+    penalty = np.maximum(np.maximum(0.0, book.penalty[first]), book.penalty[second])
     tab: FloatArray = s.debt[first] + s.debt[second]
     taken = s.collateral[used]
     s.auction_tab[loans] += tab * (1.0 + penalty)
@@ -589,9 +586,8 @@ def _auctions(
     covered = (result.tab_left <= 0) & (result.bad_debt <= 0)
     returned = np.where(covered, result.collateral_left, 0.0)
     back = returned > 0
-    layout = BookLayout.of(book)
-    if layout.vaults(loans[back]):
-        s.collateral[layout.vault_collateral[loans[back]]] += returned[back]
+    if book.all_vaults(loans[back]):
+        s.collateral[book.vault_positions[2][loans[back]]] += returned[back]
     else:
         back_pos = book.positions_of(loans[back])
         back_amount = np.repeat(returned[back], book.loan_size[loans[back]])
