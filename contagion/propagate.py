@@ -200,6 +200,9 @@ class _Run:
         self.perps = initial_perp_state(engine.perps)
         self.algos = initial_algorithmic_state(engine.algorithmic)
         self.algo_book = engine.algorithmic
+        self.run_params = AlgorithmicParams(
+            params.run_rate_per_day, params.run_depeg_saturation, params.covered_run_weight
+        )
         self.receipt_multiplier = np.ones(len(engine.receipt_asset))
         self.protocol_writedown = np.ones(len(engine.receipt_asset))
         self.paused_until = -1
@@ -321,12 +324,11 @@ class _Run:
         self.perps, pr = perp_round(e.perps, self.perps, price)
 
         # 4. stablecoins, under the governance changes scheduled for this round
-        index = {x: i for i, x in enumerate(a.ids)}
         for c in self.schedule.redemption_changes:
             if c.at_round == r:
                 self.algo_book = change_redemption(
                     self.algo_book,
-                    index[c.asset_id],
+                    a.ids.index(c.asset_id),
                     redemption_limit_usd=c.redemption_limit_usd,
                     redemption_fee=c.redemption_fee,
                     base_pool_usd=c.base_pool_usd,
@@ -340,7 +342,7 @@ class _Run:
             self.algos,
             price,
             p.round_seconds,
-            AlgorithmicParams(p.run_rate_per_day, p.run_depeg_saturation, p.covered_run_weight),
+            self.run_params,
             governance_depth_usd=depth,
         )
 

@@ -140,6 +140,9 @@ def profitable_pool_swaps(
                                                discount, min_spread, sale_depth_usd))
     )  # fmt: skip
     free = np.isposinf(depth)
+    if not (~free & (disc > m)).any():
+        # No coin both trades beyond its spread and pays for the sale: the pool's own swaps.
+        return virtual_pool_swaps(b, r, n, d0, disc, m)
     low, high = np.minimum(m, disc), disc.copy()
     for _ in range(60):
         mid = 0.5 * (low + high)
