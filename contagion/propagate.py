@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from contagion.balance_sheet import receipt_writedown
 from contagion.causes import RunCauses
-from contagion.clearing import MarketState, clear
+from contagion.clearing import Clearing, MarketState, clear
 from contagion.dataset import Dataset
 from contagion.dealers import DealerParams, DealerRound, dealer_round, initial_dealer_state
 from contagion.engine import Engine, build_engine
@@ -180,6 +180,7 @@ class _Run:
                 engine.venues, depth_usd=engine.venues.depth_usd * params.external_depth_scale
             )
         self.market = MarketState.initial(self.venues, self.prices.root)
+        self.cleared: Clearing | None = None
         self.feeds = FeedState.initial(engine.feeds)
         self.lending = LendingState.initial(engine.world.lending, len(a))
         self.health_screen = HealthScreen()
@@ -354,8 +355,15 @@ class _Run:
         self._backing_cover(ar.coverage, price)
         old_root = self.prices.root
         cleared = clear(
-            self.venues, self.market, root_flow, self.ref * self.cover, self.prices.rate
+            self.venues,
+            self.market,
+            root_flow,
+            self.ref * self.cover,
+            self.prices.rate,
+            previous=self.cleared,
         )
+        if cleared.active.any():
+            self.cleared = cleared
         self.market = cleared.state
         self.prices.root = cleared.price
         change = float(np.max(np.abs(np.log(cleared.price / old_root)))) if len(old_root) else 0.0

@@ -277,11 +277,28 @@ class ExcessDemand:
             slope, slack, cp, cl, ss[:3], gem_in, dai_out,
         )  # fmt: skip
 
-    def start(self, y: FloatArray, gem_in: FloatArray) -> FloatArray:
+    def start(
+        self, y: FloatArray, gem_in: FloatArray, chord: FloatArray | None = None
+    ) -> FloatArray:
         """Start prices: each root with an external market placed where that market alone
         absorbs what reaches it, first its own excess, then, for roots untouched so far,
         what the pools pass on from the roots already moved (at zero impact the curve is
-        flat and Newton would have no slope to follow)."""
+        flat and Newton would have no slope to follow).
+
+        Given ``chord``, a Jacobian over the active roots from an earlier solve of the same
+        venues (the last round's, at its answer), the start is instead one step of Newton's
+        method with it from the start prices (a chord step): where the venues respond as
+        they did then, the step lands near the answer. The step is capped at a change of
+        one in any log price, as the solver caps its own."""
+        m = len(self.roots)
+        if chord is not None and chord.shape == (m, m) and m:
+            point = self.evaluate(y, gem_in, jacobian=False)
+            excess = point.excess[self.roots]
+            step = np.linalg.lstsq(chord, -excess, rcond=None)[0]
+            if np.all(np.isfinite(step)):
+                y = y.copy()
+                y[self.roots] += np.clip(step, -1.0, 1.0)
+                return y
         waiting = self.active & (self.depth > 0)
         for _ in range(2):
             point = self.evaluate(y, gem_in, jacobian=False)

@@ -72,6 +72,9 @@ class Clearing:
         Fees kept per pool and token (token units); per module in Dai.
     active
         Roots whose price was solved for.
+    jacobian
+        d excess / d log price over the active roots at the answer (root units): the next
+        round's solve predicts its start from it.
     iterations, converged, residual
         Newton iterations, whether the residual met the tolerance, and the largest
         remaining excess over roots, USD.
@@ -90,6 +93,7 @@ class Clearing:
     ss_fees: FloatArray
     psm_fees: FloatArray
     active: NDArray[np.bool_]
+    jacobian: FloatArray
     iterations: int
     converged: bool
     residual: float
@@ -106,6 +110,7 @@ def clear(
     max_iter: int = 100,
     max_log_move: float = 20.0,
     raise_on_failure: bool = False,
+    previous: Clearing | None = None,
 ) -> Clearing:
     """Clear one round: root prices at which all venues together absorb the net flow.
 
@@ -134,6 +139,13 @@ def clear(
     raise_on_failure
         Raise :class:`~contagion.exceptions.ConvergenceError` instead of returning an
         unconverged result (which is flagged and carries its residual either way).
+    previous
+        The previous round's clearing of the same venues. Where it solved for the same
+        roots, its Jacobian at its answer predicts this round's start (one Newton step on
+        the start's excess, as a chord method takes it): in a cascade one round's flow
+        looks much like the last, and the solve needs a few steps instead of a dozen. The
+        answer is the same either way (the minimum of a convex potential); only the path to
+        it changes.
 
     Returns
     -------
@@ -172,10 +184,13 @@ def clear(
         # potential's gradient, is zero at the start prices, which are therefore its minimum
         # (G is convex). Prices stay; only pools between pinned roots may trade.
         point = rnd.evaluate(rnd.y_start, modules.fixed_flows(rnd.y_start), jacobian=False)
-        return _result(rnd, point, 0, True, 0.0)
+        return _result(rnd, point, 0, True, 0.0, np.zeros((0, 0)))
     _, free = modules.reduction()
+    chord = _chord(previous, active)
     y = rnd.start(
-        modules.place(rnd.y_start[rnd.roots[free]], free), modules.fixed_flows(rnd.y_start)
+        modules.place(rnd.y_start[rnd.roots[free]], free),
+        modules.fixed_flows(rnd.y_start),
+        chord=chord,
     )
     iterations = 0
     for _ in range(3 * len(modules.order) + 1):
@@ -193,7 +208,7 @@ def clear(
     price = np.exp(y[rnd.roots])
     residual = float(np.max(np.abs(final.excess[rnd.roots] * price), initial=0.0))
     converged = residual <= tol * (1.0 + float(final.gross[rnd.roots] @ price))
-    result = _result(rnd, final, iterations, converged, residual)
+    result = _result(rnd, final, iterations, converged, residual, point.jac)
     if raise_on_failure and not converged:
         raise ConvergenceError(
             f"market clearing left {residual:.3g} USD of excess after {iterations} iterations",
@@ -202,8 +217,32 @@ def clear(
     return result
 
 
+def _chord(previous: Clearing | None, active: NDArray[np.bool_]) -> FloatArray | None:
+    """The previous solve's Jacobian over this round's active roots: its rows and columns
+    of the roots active in both; roots it did not solve for get none (the chord step leaves
+    them where the start puts them)."""
+    if previous is None or not previous.active.any() or not active.any():
+        return None
+    if np.array_equal(previous.active, active):
+        return previous.jacobian
+    common = active & previous.active
+    if not common.any():
+        return None
+    old = (np.cumsum(previous.active) - 1)[common]
+    new = (np.cumsum(active) - 1)[common]
+    m = int(active.sum())
+    chord = np.zeros((m, m))
+    chord[np.ix_(new, new)] = previous.jacobian[np.ix_(old, old)]
+    return chord
+
+
 def _result(
-    rnd: ExcessDemand, point: Evaluation, iterations: int, converged: bool, residual: float
+    rnd: ExcessDemand,
+    point: Evaluation,
+    iterations: int,
+    converged: bool,
+    residual: float,
+    jacobian: FloatArray,
 ) -> Clearing:
     """The round's outcome: new state and what each venue absorbed at the last point."""
     v, st = rnd.v, rnd.state
@@ -266,6 +305,7 @@ def _result(
         ss_fees=ss_fee,
         psm_fees=psm_fees,
         active=rnd.active,
+        jacobian=jacobian,
         iterations=iterations,
         converged=converged,
         residual=residual,
