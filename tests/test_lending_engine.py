@@ -211,3 +211,33 @@ def test_health_screen_reuses_a_selection_while_prices_hold() -> None:
         )
         previous = screen.candidates(book, op, None)
     assert reused >= 2 and renewed >= 1
+
+
+def test_health_screen_drops_loans_left_without_debt() -> None:
+    """Nothing in a round adds debt: a loan evaluated without any (barked, absorbed, repaid
+    in full) is not evaluated again, and the rounds still equal full evaluation."""
+    from contagion.lending.screen import HealthScreen
+
+    _, world = small_world(600, 2)
+    book, a = world.lending, world.assets
+    answers0 = world.dataset.table("oracle_feeds").column("answer").to_numpy()
+    params = LendingParams(keeper_capacity_usd=1e5)
+    depth = np.full(len(a), 40e6)
+    plain = screened = LendingState.initial(book, len(a))
+    screen = HealthScreen()
+    eth = np.isin(a.symbols, ["ETH", "stETH", "cbETH", "rETH"])[a.root_assets]
+    root_move = np.where(eth, 0.6, 1.0)
+    op = _position_prices(world, answers0, root_move)
+    debt_free_before = None
+    for _ in range(4):
+        selection = screen.candidates(book, op, None)
+        if selection is not None and debt_free_before is not None:
+            assert not np.isin(selection, debt_free_before).any()
+        owes = np.bincount(book.loan, screened.debt, book.n_loans) > 0
+        plain, screened, _, _ = _both_rounds(
+            world, answers0, root_move, plain, screened, screen, depth, params
+        )
+        # Loans without debt at the start of this round were evaluated in it (or never
+        # needed to be): the next round leaves them out.
+        debt_free_before = np.flatnonzero(~owes)
+    assert (screened.auction_tab > 0).any()  # auctions were open throughout

@@ -278,8 +278,9 @@ def lending_round(
             parts.append(_flip_auctions(book, new, opened, market_price, params, params.flip, flow))
         parts.append(_sell_inventory(book, new, oracle_usd, market_price, flow))
     if screen is not None:
+        # Open auctions hold no debt (the bark cleared it): only what was liquidated now
+        # changed in a way that matters to its health.
         screen.touched(liquidatable)
-        screen.touched(auctioned)
     liquidations = Liquidations.concat(parts) if parts else Liquidations.empty()
     bad, by_asset = _bad_debt(book, new, market_price, underwater)
     return new, LendingRound(

@@ -13,7 +13,8 @@ the loan's balances did not change, then
 Loans with ``HF_ref * m_min * rho_min / rho_max >= 1`` cannot be liquidatable and are skipped;
 the rest (sorted by ``HF_ref`` once per full evaluation, so selecting them is a binary search)
 plus every loan whose balances changed since (liquidated, absorbed, auctioned) are evaluated
-exactly. Only loans with ``HF_ref <= 1 / (1 - band)`` can ever be selected before the next
+exactly. Nothing in a round adds debt (liquidations repay it, absorbs and barks clear it), so a
+loan found without debt has an infinite health factor for good: it leaves that set again. Only loans with ``HF_ref <= 1 / (1 - band)`` can ever be selected before the next
 reset, so only they are sorted; a round that selects the same loans as the round before (no
 price moved, no loan touched for the first time) reuses that round's selection and the layout
 of its positions. When the bound gets loose (prices moved by more than ``band`` since the reference) the
@@ -112,7 +113,8 @@ class HealthScreen:
         if self._selected is not None and self._selected[0] == k:
             return self._selected[1]
         chosen = np.zeros(book.n_loans, dtype=bool)
-        chosen[self._order[:k]] = True
+        head = self._order[:k]
+        chosen[head[self._hf[head] < np.inf]] = True  # not those found without debt since
         chosen |= self._dirty
         loans = np.flatnonzero(chosen)
         self._selected, self._layout = (k, loans), None
@@ -127,8 +129,16 @@ class HealthScreen:
         return self._layout[1], self._layout[2]
 
     def health(self, candidates: IntArray, exact: FloatArray) -> FloatArray:
-        """Per loan: ``exact`` for the candidates, the reference value (>= 1 now) elsewhere."""
+        """Per loan: ``exact`` for the candidates, the reference value (>= 1 now) elsewhere.
+
+        Candidates found without debt (``exact`` infinite) take that as their reference
+        and are no longer evaluated: their health cannot fall again."""
         assert self._hf is not None
+        free = candidates[np.isposinf(exact) & self._dirty[candidates]]
+        if len(free):
+            self._hf[free] = np.inf
+            self._dirty[free] = False
+            self._selected = self._layout = None
         hf = self._hf.copy()
         hf[candidates] = exact
         return hf
