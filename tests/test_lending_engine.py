@@ -150,6 +150,19 @@ def _both_rounds(
     return plain, screened, r_plain, r_screen
 
 
+def _screen_setup(seed: int, band: float = 0.05) -> tuple[Any, ...]:
+    """A small world, its feed answers, a deep market, the start state and a screen."""
+    from contagion.lending.screen import HealthScreen
+
+    _, world = small_world(600, seed)
+    book, a = world.lending, world.assets
+    answers0 = world.dataset.table("oracle_feeds").column("answer").to_numpy()
+    depth = np.full(len(a), 40e6)
+    state = LendingState.initial(book, len(a))
+    eth = np.isin(a.symbols, ["ETH", "stETH", "cbETH", "rETH"])[a.root_assets]
+    return world, answers0, depth, state, HealthScreen(band=band), eth
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 3),
@@ -161,16 +174,9 @@ def test_health_screen_changes_nothing(
     seed: int, path: list[float], capacity: float, band: float
 ) -> None:
     """Rounds with the health screen liquidate exactly what full evaluation liquidates."""
-    from contagion.lending.screen import HealthScreen
-
-    _, world = small_world(600, seed)
-    book, a = world.lending, world.assets
-    answers0 = world.dataset.table("oracle_feeds").column("answer").to_numpy()
     params = LendingParams(liquidator_capacity_usd=capacity)
-    depth = np.full(len(a), 40e6)
-    plain = screened = LendingState.initial(book, len(a))
-    screen = HealthScreen(band=band)
-    eth = np.isin(a.symbols, ["ETH", "stETH", "cbETH", "rETH"])[a.root_assets]
+    world, answers0, depth, plain, screen, eth = _screen_setup(seed, band)
+    screened = plain
     for step, move in enumerate(path):
         # ETH markets follow the path; other markets drift a little the other way.
         root_move = np.where(eth, move, 1.0 + 0.01 * (step % 3 - 1))
@@ -187,16 +193,9 @@ def test_health_screen_changes_nothing(
 def test_health_screen_reuses_a_selection_while_prices_hold() -> None:
     """Rounds at unchanged prices select the very same loans (the selection and its layout
     are reused); a price move selects anew; every round equals full evaluation."""
-    from contagion.lending.screen import HealthScreen
-
-    _, world = small_world(600, 1)
-    book, a = world.lending, world.assets
-    answers0 = world.dataset.table("oracle_feeds").column("answer").to_numpy()
     params = LendingParams(liquidator_capacity_usd=2e5)
-    depth = np.full(len(a), 40e6)
-    plain = screened = LendingState.initial(book, len(a))
-    screen = HealthScreen()
-    eth = np.isin(a.symbols, ["ETH", "stETH", "cbETH", "rETH"])[a.root_assets]
+    world, answers0, depth, plain, screen, eth = _screen_setup(1)
+    screened, book = plain, world.lending
     previous = None
     reused = renewed = 0
     for move in (1.0, 0.8, 0.8, 0.8, 0.78, 0.78):
@@ -216,16 +215,9 @@ def test_health_screen_reuses_a_selection_while_prices_hold() -> None:
 def test_health_screen_drops_loans_left_without_debt() -> None:
     """Nothing in a round adds debt: a loan evaluated without any (barked, absorbed, repaid
     in full) is not evaluated again, and the rounds still equal full evaluation."""
-    from contagion.lending.screen import HealthScreen
-
-    _, world = small_world(600, 2)
-    book, a = world.lending, world.assets
-    answers0 = world.dataset.table("oracle_feeds").column("answer").to_numpy()
     params = LendingParams(keeper_capacity_usd=1e5)
-    depth = np.full(len(a), 40e6)
-    plain = screened = LendingState.initial(book, len(a))
-    screen = HealthScreen()
-    eth = np.isin(a.symbols, ["ETH", "stETH", "cbETH", "rETH"])[a.root_assets]
+    world, answers0, depth, plain, screen, eth = _screen_setup(2)
+    screened, book = plain, world.lending
     root_move = np.where(eth, 0.6, 1.0)
     op = _position_prices(world, answers0, root_move)
     debt_free_before = None
