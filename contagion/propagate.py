@@ -180,7 +180,8 @@ class _Run:
                 engine.venues, depth_usd=engine.venues.depth_usd * params.external_depth_scale
             )
         self.market = MarketState.initial(self.venues, self.prices.root)
-        self.cleared: Clearing | None = None
+        # The last clearing that solved for prices: the next one starts from its Jacobian.
+        self.last_solve: Clearing | None = None
         self.feeds = FeedState.initial(engine.feeds)
         self.lending = LendingState.initial(engine.world.lending, len(a))
         self.health_screen = HealthScreen()
@@ -360,10 +361,10 @@ class _Run:
             root_flow,
             self.ref * self.cover,
             self.prices.rate,
-            previous=self.cleared,
+            previous=self.last_solve,
         )
         if cleared.active.any():
-            self.cleared = cleared
+            self.last_solve = cleared
         self.market = cleared.state
         self.prices.root = cleared.price
         change = float(np.max(np.abs(np.log(cleared.price / old_root)))) if len(old_root) else 0.0

@@ -20,7 +20,8 @@ modules (a perfectly elastic market, ``depth = inf``, breaks a link: its price i
 
 Method: the excess demand is minus the gradient of a convex potential G of the prices
 (:mod:`contagion.clearing.excess`), which :mod:`contagion.clearing.newton` minimises by a
-damped Newton method with a line search on G; the modules' states are settled around it
+damped Newton method with a line search on G, started where the previous round's Jacobian
+predicts (a chord step) when one is given; the modules' states are settled around it
 (:mod:`contagion.clearing.modules`). Prices stay within ``max_log_move`` of the start;
 running out of iterations is flagged (or raised), never hidden.
 
@@ -140,12 +141,12 @@ def clear(
         Raise :class:`~contagion.exceptions.ConvergenceError` instead of returning an
         unconverged result (which is flagged and carries its residual either way).
     previous
-        The previous round's clearing of the same venues. Where it solved for the same
-        roots, its Jacobian at its answer predicts this round's start (one Newton step on
-        the start's excess, as a chord method takes it): in a cascade one round's flow
-        looks much like the last, and the solve needs a few steps instead of a dozen. The
-        answer is the same either way (the minimum of a convex potential); only the path to
-        it changes.
+        An earlier round's clearing of the same venues (the last one that solved for
+        prices). Its Jacobian at its answer, over the roots it solved for that are active
+        now, predicts this round's start (one Newton step on the start's excess, as a chord
+        method takes it): in a cascade one round's flow looks much like the last, and the
+        solve needs a few steps instead of a dozen. The answer is the same either way (the
+        minimum of a convex potential, to ``tol``); only the path to it changes.
 
     Returns
     -------

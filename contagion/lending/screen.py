@@ -13,12 +13,13 @@ the loan's balances did not change, then
 Loans with ``HF_ref * m_min * rho_min / rho_max >= 1`` cannot be liquidatable and are skipped;
 the rest (sorted by ``HF_ref`` once per full evaluation, so selecting them is a binary search)
 plus every loan whose balances changed since (liquidated, absorbed, auctioned) are evaluated
-exactly. Nothing in a round adds debt (liquidations repay it, absorbs and barks clear it), so a
-loan found without debt has an infinite health factor for good: it leaves that set again. Only loans with ``HF_ref <= 1 / (1 - band)`` can ever be selected before the next
-reset, so only they are sorted; a round that selects the same loans as the round before (no
-price moved, no loan touched for the first time) reuses that round's selection and the layout
-of its positions. When the bound gets loose (prices moved by more than ``band`` since the reference) the
-next round evaluates every loan and resets the reference. The result is the same as evaluating
+exactly. Nothing in a round adds debt (liquidations repay it, absorbs and barks clear it), so
+a loan found without debt has an infinite health factor for good and is not evaluated again.
+Only loans with ``HF_ref <= 1 / (1 - band)`` can ever be selected before the next reset, so
+only they are sorted; a round that selects the same loans as the round before (no price moved,
+no loan touched for the first time) reuses that round's selection and the layout of its
+positions. When the bound gets loose (prices moved by more than ``band`` since the reference)
+the next round evaluates every loan and resets the reference. The result is the same as evaluating
 every loan every round: the bound only decides what need not be looked at.
 
 The screen works at the level of oracle feeds: the protocol's price of a position is its feed's
