@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from evm.node import stop
 from test_report import HOSTILE_SYMBOL, SCENARIO, hostile_dataset
 from websockets.sync.client import ClientConnection, connect
 
@@ -166,12 +167,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
                 tab.send(f"{domain}.enable")
             yield tab
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _reply(ws: ClientConnection, ident: int) -> dict[str, Any]:
