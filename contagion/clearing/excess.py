@@ -25,7 +25,7 @@ Danskin, J. M. (1967). The Theory of Max-Min. Springer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -124,7 +124,7 @@ class _StableswapPools:
         self.log_rate = rnd.log_rate[coins]
         self.balances = st.ss_balances[self.index, :width]
         amp, fee = v.stableswap.amp[self.index], v.stableswap.fee[self.index]
-        self.pools = StableswapArbitrage(self.balances, amp, fee) if len(self.index) else None
+        self.pools = rnd.stableswap(self.index, width) if len(self.index) else None
         # The pools' balances are solved to 1e-12 in log price, which their depth (at most
         # Ann·balance per unit of log price) turns into rounding of the amounts.
         n = self.has.sum(axis=1, keepdims=True)
@@ -197,6 +197,19 @@ class ExcessDemand:
         self.price_start = np.exp(self.y_start)
         # Each StableSwap pool's last answer this round: the next solve starts there.
         self.ss_start = np.full(venues.stableswap.balances.shape, np.nan)
+        self._stableswap: dict[tuple[bytes, int], StableswapArbitrage] = {}
+
+    def stableswap(self, index: IntArray, width: int) -> StableswapArbitrage:
+        """The StableSwap pools ``index`` (their first ``width`` coins) at the round's start
+        balances: built once a round for each set of pools (their invariants are solved
+        on construction)."""
+        key = (index.tobytes(), width)
+        if key not in self._stableswap:
+            ss = self.v.stableswap
+            self._stableswap[key] = StableswapArbitrage(
+                self.state.ss_balances[index, :width], ss.amp[index], ss.fee[index]
+            )
+        return self._stableswap[key]
 
     def select(self, active: NDArray[np.bool_]) -> None:
         """Fix the unknowns (active roots) and the venues they reach."""
@@ -264,21 +277,46 @@ class ExcessDemand:
             np.minimum.at(slack, pairs.roots.ravel(), np.repeat(room, 2))
         ss = self.ss.trade(self, y, excess, gross, jac, slack, near_edge)
         potential -= ss[3]
-        psm = v.psm
-        dai_out = psm_dai_out(gem_in, psm.tin, psm.tout)
-        for amount, tok in ((gem_in, psm.gem), (-dai_out, psm.stable)):
-            u = amount * self.rate[tok]
-            excess += _sum_by(v.root[tok], u, self.n)
-            gross += _sum_by(v.root[tok], np.abs(u), self.n)
-            moved = token_price[tok] - self.price_start[v.root[tok]] * self.rate[tok]
-            potential -= float(moved @ amount)  # linear in prices: only the move matters
-        return Evaluation(
+        pools = Evaluation(
             y, excess, gross, jac if jac is not None else np.zeros((0, 0)), potential, ext,
-            slope, slack, cp, cl, ss[:3], gem_in, dai_out,
+            slope, slack, cp, cl, ss[:3], np.zeros(len(v.psm)), np.zeros(len(v.psm)),
         )  # fmt: skip
+        return self.with_modules(pools, gem_in)
+
+    def with_modules(self, point: Evaluation, gem_in: FloatArray) -> Evaluation:
+        """``point`` with the modules trading ``gem_in`` instead of what it has them trade.
+
+        A module's flow is an input, not a function of the prices (its state fixes it), and
+        enters the excess, the gross flows and the potential linearly: the pools need no
+        new evaluation for other module flows at the same prices.
+        """
+        if np.array_equal(gem_in, point.gem_in):
+            return point
+        psm = self.v.psm
+        excess, gross = point.excess.copy(), point.gross.copy()
+        potential = point.potential
+        dai_out = psm_dai_out(gem_in, psm.tin, psm.tout)
+        trades = [(1.0, gem_in, dai_out)]
+        if point.gem_in.any():
+            trades.insert(0, (-1.0, point.gem_in, point.dai_out))
+        for sign, gem, dai in trades:
+            for amount, tok in ((gem, psm.gem), (-dai, psm.stable)):
+                roots, rate = self.v.root[tok], self.rate[tok]
+                u = amount * rate
+                excess += sign * _sum_by(roots, u, self.n)
+                gross += sign * _sum_by(roots, np.abs(u), self.n)
+                moved = np.exp(point.y[roots]) * rate - self.price_start[roots] * rate
+                potential -= sign * float(moved @ amount)  # linear in prices: only the move
+        return replace(
+            point, excess=excess, gross=gross, potential=potential, gem_in=gem_in, dai_out=dai_out
+        )
 
     def start(
-        self, y: FloatArray, gem_in: FloatArray, chord: FloatArray | None = None
+        self,
+        y: FloatArray,
+        gem_in: FloatArray,
+        chord: FloatArray | None = None,
+        at_start: Evaluation | None = None,
     ) -> FloatArray:
         """Start prices: each root with an external market placed where that market alone
         absorbs what reaches it, first its own excess, then, for roots untouched so far,
@@ -289,10 +327,15 @@ class ExcessDemand:
         venues (the last round's, at its answer), the start is instead one step of Newton's
         method with it from the start prices (a chord step): where the venues respond as
         they did then, the step lands near the answer. The step is capped at a change of
-        one in any log price, as the solver caps its own."""
+        one in any log price, as the solver caps its own.
+
+        ``at_start``: an evaluation at the round's start prices (:meth:`seeds` makes one),
+        whose pools' trades stand for those at ``y`` in the first step (the two differ at
+        most by a module's pinned ratio rounded); only the modules' flows are exchanged."""
         m = len(self.roots)
+        first = None if at_start is None else self.with_modules(at_start, gem_in)
         if chord is not None and chord.shape == (m, m) and m:
-            point = self.evaluate(y, gem_in, jacobian=False)
+            point = first if first is not None else self.evaluate(y, gem_in, jacobian=False)
             excess = point.excess[self.roots]
             step = np.linalg.lstsq(chord, -excess, rcond=None)[0]
             if np.all(np.isfinite(step)):
@@ -301,7 +344,8 @@ class ExcessDemand:
                 return y
         waiting = self.active & (self.depth > 0)
         for _ in range(2):
-            point = self.evaluate(y, gem_in, jacobian=False)
+            point = first if first is not None else self.evaluate(y, gem_in, jacobian=False)
+            first = None
             target = self.units0 - (point.excess - point.ext)
             move = waiting & (np.abs(point.excess) > SEED_TOL * (1.0 + point.gross))
             lm = impact_for_units(target, self.ref, self.depth)
@@ -348,16 +392,19 @@ class ExcessDemand:
         floor = 1e-12 * (1.0 + np.abs(self.flow) * np.exp(point.y))
         return np.maximum(usd, floor)[self.roots]
 
-    def seeds(self) -> NDArray[np.bool_]:
-        """Roots that must move: flow, a moved market, a pool or module out of its band."""
+    def seeds(self) -> tuple[NDArray[np.bool_], Evaluation]:
+        """Roots that must move: flow, a moved market, a pool or module out of its band; and
+        the evaluation at the start prices (every venue, modules traded to their bands)
+        that found the out-of-band ones."""
         st, psm = self.state, self.v.psm
         self.select(~self.pinned)
         ratio = np.exp(self.psm_log_ratio(self.y_start))
         gem_in = psm_trade_to_price(st.psm_gem, st.psm_headroom, ratio, psm.tin, psm.tout)
         point = self.evaluate(self.y_start, gem_in, jacobian=False)
         moved = np.abs(np.log(self.ref) - self.y_start - self.l0) > SEED_TOL
-        return (
+        seeds = (
             (self.flow != 0)
             | ((self.depth > 0) & moved)
             | (np.abs(point.excess) > SEED_TOL * (1.0 + point.gross))
         ) & ~self.pinned
+        return seeds, point

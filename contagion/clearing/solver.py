@@ -176,7 +176,8 @@ def clear(
         raise ValueError("flows must be finite, reference prices and rates positive")
     rnd = ExcessDemand(venues, state, flow_, ref_, rate_)
     seeded = np.zeros(int(venues.component.max(initial=-1)) + 2, bool)
-    seeded[venues.component[rnd.seeds()] + 1] = True
+    seeds, at_start = rnd.seeds()
+    seeded[venues.component[seeds] + 1] = True
     active = seeded[venues.component + 1] & ~venues.pinned
     rnd.select(active)
     modules = ModuleStates(rnd)
@@ -192,6 +193,7 @@ def clear(
         modules.place(rnd.y_start[rnd.roots[free]], free),
         modules.fixed_flows(rnd.y_start),
         chord=chord,
+        at_start=at_start,
     )
     iterations = 0
     for _ in range(3 * len(modules.order) + 1):
@@ -204,8 +206,8 @@ def clear(
         gem_in = modules.fixed_flows(y) + modules.pinned_flows(point)
         if not modules.update(y, gem_in):
             break
-    # With no module pinned the last point already carries every flow.
-    final = rnd.evaluate(y, gem_in, jacobian=False) if modules.pinned.any() else point
+    # The pools' trades at the last point stand; only the modules' flows are its own.
+    final = rnd.with_modules(point, gem_in)
     price = np.exp(y[rnd.roots])
     residual = float(np.max(np.abs(final.excess[rnd.roots] * price), initial=0.0))
     converged = residual <= tol * (1.0 + float(final.gross[rnd.roots] @ price))
