@@ -208,6 +208,15 @@ class LendingBook:
         return coll_asset, debt_asset
 
     @cached_property
+    def uncollateralised_aave_loans(self) -> IntArray:
+        """Aave-family loans holding debt and no collateral (sorted): no liquidation can
+        reach them (see ``LendingState.written_off``)."""
+        left = np.bincount(self.loan, self.collateral * self.used, self.n_loans)
+        owed = np.bincount(self.loan, self.debt, self.n_loans)
+        found = (self.loan_family == AAVE) & (left == 0.0) & (owed > 0.0)
+        return np.flatnonzero(found).astype(np.int64)
+
+    @cached_property
     def loan_size(self) -> IntArray:
         """Per loan, its number of positions."""
         result: IntArray = np.diff(np.append(self.loan_start, self.n_positions)).astype(np.int64)

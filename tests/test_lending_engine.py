@@ -233,3 +233,51 @@ def test_health_screen_drops_loans_left_without_debt() -> None:
         # needed to be): the next round leaves them out.
         debt_free_before = np.flatnonzero(~owes)
     assert (screened.auction_tab > 0).any()  # auctions were open throughout
+
+
+def test_loans_liquidated_to_their_last_collateral_are_written_off() -> None:
+    """A loan seized down to its last collateral leaves the rounds' work: its debt is kept
+    per market and valued as bad debt at each round's prices, the same bad debt as the
+    shortfall of every loan below 1 computed from scratch; the screen stops evaluating it."""
+    from contagion.world import AAVE
+
+    params = LendingParams()
+    world, answers0, depth, plain, screen, eth = _screen_setup(0)
+    screened, book, a = plain, world.lending, world.assets
+    written_before = None
+    screened_rounds = 0
+    for move in (0.5, 0.49, 0.495, 0.485, 0.48):
+        root_move = np.where(eth, move, 1.0)
+        op = _position_prices(world, answers0, root_move)
+        selection = screen.candidates(book, op, None)
+        if selection is not None and written_before is not None:
+            assert not np.isin(selection, written_before).any()
+            screened_rounds += 1
+        plain, screened, r_plain, _ = _both_rounds(
+            world, answers0, root_move, plain, screened, screen, depth, params
+        )
+        np.testing.assert_array_equal(screened.written_off, plain.written_off)
+        written_before = np.flatnonzero(plain.written_off)
+        # From scratch: each Aave loan below 1 short of collateral at market prices, its
+        # shortfall spread over its debts pro rata.
+        market = (a.price * root_move[a.root])[book.asset]
+        expected = np.zeros_like(r_plain.bad_debt_by_asset)
+        for loan in np.flatnonzero((book.loan_family == AAVE) & (r_plain.health_factor < 1.0)):
+            pos = book.positions_of(np.array([loan]))
+            coll = float(np.sum(plain.collateral[pos] * market[pos] * book.used[pos]))
+            debt = plain.debt[pos] * market[pos]
+            short = max(debt.sum() - coll, 0.0)
+            for i in np.flatnonzero(debt > 0):
+                expected[book.loan_protocol[loan], book.asset[pos[i]]] += (
+                    short * debt[i] / debt.sum()
+                )
+        np.testing.assert_allclose(r_plain.bad_debt_by_asset, expected, rtol=1e-12, atol=1e-6)
+    assert written_before is not None and len(written_before) > 0 and screened_rounds >= 2
+    pos = book.positions_of(written_before)
+    owner = np.repeat(written_before, book.loan_size[written_before])
+    assert (book.loan_family[written_before] == AAVE).all()
+    assert not (plain.collateral[pos] * book.used[pos]).any()
+    assert (np.bincount(owner, plain.debt[pos], book.n_loans)[written_before] > 0).all()
+    held = np.zeros_like(plain.written_off_debt)
+    np.add.at(held, (book.loan_protocol[owner], book.asset[pos]), plain.debt[pos])
+    np.testing.assert_allclose(plain.written_off_debt, held, rtol=1e-12)

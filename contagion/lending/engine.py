@@ -112,6 +112,12 @@ class LendingState:
     """Per loan: when the flip auction's last bid expires (s; 0 while it has no bid)."""
     auction_end: FloatArray
     """Per loan: when the flip auction ends (s)."""
+    written_off: NDArray[np.bool_]
+    """Per loan: an Aave-family loan with debt and no collateral left, which no
+    ``liquidationCall`` can reach again (there is nothing to seize) and nothing in a round
+    changes: its whole debt is bad debt for good."""
+    written_off_debt: FloatArray
+    """Per protocol x asset: debt (tokens) of the written-off loans."""
 
     def copy(self) -> LendingState:
         """A state with its own copies of every array (updated in place during a round)."""
@@ -120,7 +126,7 @@ class LendingState:
     @classmethod
     def initial(cls, book: LendingBook, n_assets: int) -> LendingState:
         n_protocols = len(book.protocol_ids)
-        return cls(
+        state = cls(
             collateral=book.collateral.copy(),
             debt=book.debt.copy(),
             auction_tab=np.zeros(book.n_loans),
@@ -133,7 +139,11 @@ class LendingState:
             auction_bid=np.zeros(book.n_loans),
             auction_tic=np.zeros(book.n_loans),
             auction_end=np.zeros(book.n_loans),
+            written_off=np.zeros(book.n_loans, dtype=bool),
+            written_off_debt=np.zeros((n_protocols, n_assets)),
         )
+        _write_off(book, state, book.uncollateralised_aave_loans)
+        return state
 
 
 @dataclass(frozen=True)
@@ -231,7 +241,7 @@ def lending_round(
     if evaluated is None:
         hf = _health(book, state, op, margin_scale, None)
         if screen is not None:
-            screen.reset(book, hf, op, margin_scale)
+            screen.reset(book, hf, op, margin_scale, state.written_off)
         below = np.flatnonzero(hf < 1.0)
     else:
         assert screen is not None
@@ -239,16 +249,20 @@ def lending_round(
         exact = _health(book, state, op, margin_scale, evaluated, layout)
         hf = screen.health(evaluated, exact)
         below = evaluated[exact < 1.0]
+    # Written-off loans have nothing left to liquidate; their debt is bad debt whole.
+    below = below[~state.written_off[below]]
     below_family = family[below]
     liquidatable = below if params.liquidations_enabled else below[:0]
     # The Aave family's loans below 1: liquidated (when enabled) and tested for bad debt.
     underwater = LoanGroup.of(book, below[below_family == AAVE])
     new = state if in_place else state.copy()
+    written_off_before = new.written_off_debt.copy()
     flow = np.zeros(n_assets)
     parts: list[Liquidations] = []
     unprofitable = over_capacity = 0
     auctioned = np.flatnonzero(new.auction_tab > 0)
     opened = auctioned  # Auctions open after this round's barks.
+    called = underwater.loans[:0]  # Loans given a liquidationCall.
     if len(liquidatable):
         kind = below_family
         part, unprofitable, over_capacity = _aave(
@@ -263,6 +277,7 @@ def lending_round(
             flow,
         )
         parts.append(part)
+        called = part.loan
         parts.append(_comet(book, new, market_price, liquidatable[kind == COMET]))
         barked = liquidatable[kind == CDP]
         _bark(book, new, barked, params)
@@ -277,12 +292,15 @@ def lending_round(
         else:
             parts.append(_flip_auctions(book, new, opened, market_price, params, params.flip, flow))
         parts.append(_sell_inventory(book, new, oracle_usd, market_price, flow))
+    # Loans liquidated down to their last collateral are written off from the next round.
+    emptied = _write_off(book, new, called)
     if screen is not None:
         # Open auctions hold no debt (the bark cleared it): only what was liquidated now
-        # changed in a way that matters to its health.
+        # changed in a way that matters to its health; written-off loans no longer can.
         screen.touched(liquidatable)
+        screen.retire(emptied, 0.0)
     liquidations = Liquidations.concat(parts) if parts else Liquidations.empty()
-    bad, by_asset = _bad_debt(book, new, market_price, underwater)
+    bad, by_asset = _bad_debt(book, new, market_price, underwater, written_off_before)
     return new, LendingRound(
         flow=flow,
         liquidations=liquidations,
@@ -410,6 +428,35 @@ def _aave(
         unprofitable,
         over_capacity,
     )
+
+
+def _write_off(book: LendingBook, s: LendingState, loans: IntArray) -> IntArray:
+    """Write off those of the Aave-family ``loans`` (sorted, not written off yet) left with
+    debt and no collateral; they are returned.
+
+    Aave's ``liquidationCall`` seizes only reserves the borrower uses as collateral
+    (``validateLiquidationCall``): with none left the loan is beyond reach, and nothing in
+    the model repays or adds to it. Its debt is kept per market in the state, valued at
+    each round's prices as bad debt, and the loan leaves the rounds' work."""
+    loans = loans[~s.written_off[loans]]
+    if len(loans) == 0:
+        return loans
+    group = LoanGroup.of(book, loans)
+    pos, local = group.pos, group.local
+    left = np.bincount(local, s.collateral[pos] * book.used[pos], len(loans))
+    owed = np.bincount(local, s.debt[pos], len(loans))
+    gone = (left == 0.0) & (owed > 0.0)
+    if not gone.any():
+        return loans[:0]
+    rows = np.flatnonzero(gone[local])
+    n_protocols, n_assets = s.written_off_debt.shape
+    market = book.loan_protocol[book.loan[pos[rows]]] * n_assets + book.asset[pos[rows]]
+    s.written_off_debt[...] += np.bincount(
+        market, s.debt[pos[rows]], n_protocols * n_assets
+    ).reshape(n_protocols, n_assets)
+    emptied: IntArray = loans[gone]
+    s.written_off[emptied] = True
+    return emptied
 
 
 def _kept(keep: NDArray[np.bool_], *arrays: NDArray[Any]) -> tuple[Any, ...]:
@@ -699,13 +746,17 @@ def _flip_auctions(
 
 
 def _bad_debt(
-    book: LendingBook, s: LendingState, pm: FloatArray, group: LoanGroup
+    book: LendingBook,
+    s: LendingState,
+    pm: FloatArray,
+    group: LoanGroup,
+    written_off_debt: FloatArray,
 ) -> tuple[FloatArray, FloatArray]:
-    """Aave-family shortfall of the ``group`` of underwater loans (the only ones below HF 1,
-    so the only ones that can be short of collateral), Comet's loss and CDP tabs left
-    uncovered."""
-    n_protocols, n_assets = len(book.protocol_ids), len(pm)
-    by_asset = np.zeros((n_protocols, n_assets))
+    """Aave-family shortfall of the ``group`` of underwater loans and of the written-off ones
+    (whose ``written_off_debt`` is short whole): the only loans below HF 1, so the only ones
+    that can be short of collateral; Comet's loss and CDP tabs left uncovered."""
+    by_asset = written_off_debt * pm[None, :]
+    n_protocols, n_assets = by_asset.shape
     underwater = group.loans
     if len(underwater):
         pos = group.pos

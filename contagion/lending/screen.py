@@ -14,7 +14,8 @@ Loans with ``HF_ref * m_min * rho_min / rho_max >= 1`` cannot be liquidatable an
 the rest (sorted by ``HF_ref`` once per full evaluation, so selecting them is a binary search)
 plus every loan whose balances changed since (liquidated, absorbed, auctioned) are evaluated
 exactly. Nothing in a round adds debt (liquidations repay it, absorbs and barks clear it), so
-a loan found without debt has an infinite health factor for good and is not evaluated again.
+a loan found without debt has an infinite health factor for good and is not evaluated again;
+nor is one the lending round wrote off (debt and no collateral left: a health factor of 0).
 Only loans with ``HF_ref <= 1 / (1 - band)`` can ever be selected before the next reset, so
 only they are sorted; a round that selects the same loans as the round before (no price moved,
 no loan touched for the first time) reuses that round's selection and the layout of its
@@ -84,6 +85,8 @@ class HealthScreen:
     _probe_price: FloatArray = field(default_factory=lambda: np.zeros(0))
     _margin: FloatArray | None = None
     _dirty: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    _retired: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Loans whose health cannot change any more (no debt; debt and nothing to seize)."""
     _selected: tuple[int, IntArray] | None = None
     """The last selection: how many loans of ``_order`` it took, and the loans."""
     _layout: tuple[IntArray, IntArray, IntArray] | None = None
@@ -115,8 +118,9 @@ class HealthScreen:
             return self._selected[1]
         chosen = np.zeros(book.n_loans, dtype=bool)
         head = self._order[:k]
-        chosen[head[self._hf[head] < np.inf]] = True  # not those found without debt since
+        chosen[head] = True
         chosen |= self._dirty
+        chosen &= ~self._retired
         loans = np.flatnonzero(chosen)
         self._selected, self._layout = (k, loans), None
         return loans
@@ -132,17 +136,23 @@ class HealthScreen:
     def health(self, candidates: IntArray, exact: FloatArray) -> FloatArray:
         """Per loan: ``exact`` for the candidates, the reference value (>= 1 now) elsewhere.
 
-        Candidates found without debt (``exact`` infinite) take that as their reference
-        and are no longer evaluated: their health cannot fall again."""
+        Candidates found without debt (``exact`` infinite) are retired: their health cannot
+        fall again."""
         assert self._hf is not None
-        free = candidates[np.isposinf(exact) & self._dirty[candidates]]
-        if len(free):
-            self._hf[free] = np.inf
-            self._dirty[free] = False
-            self._selected = self._layout = None
+        self.retire(candidates[np.isposinf(exact) & self._dirty[candidates]], np.inf)
         hf = self._hf.copy()
         hf[candidates] = exact
         return hf
+
+    def retire(self, loans: IntArray, health: float) -> None:
+        """Loans whose health factor is ``health`` for good: no longer evaluated (until the
+        next reset, which is told of them again)."""
+        if self._hf is None or len(loans) == 0:
+            return
+        self._hf[loans] = health
+        self._dirty[loans] = False
+        self._retired[loans] = True
+        self._selected = self._layout = None
 
     def reset(
         self,
@@ -150,8 +160,10 @@ class HealthScreen:
         hf: FloatArray,
         oracle_price: FloatArray | PositionPrices,
         margin_scale: FloatArray | None,
+        retired: NDArray[np.bool_] | None = None,
     ) -> None:
-        """Take a full evaluation as the new reference."""
+        """Take a full evaluation as the new reference; ``retired`` loans (whose health
+        cannot change any more) are not evaluated until the next one."""
         if len(self._probe) == 0 and book.n_positions:
             _, first = np.unique(book.feed, return_index=True)
             self._probe = first.astype(np.int64)
@@ -166,6 +178,7 @@ class HealthScreen:
         self._probe_price = np.asarray(oracle_price[self._probe], dtype=float)
         self._margin = None if margin_scale is None else margin_scale.copy()
         self._dirty = np.zeros(book.n_loans, dtype=bool)
+        self._retired = np.isposinf(hf) if retired is None else np.isposinf(hf) | retired
 
     def touched(self, loans: IntArray) -> None:
         """Loans whose balances changed: evaluated every round until the next reset."""
