@@ -51,6 +51,8 @@ class ModuleStates:
         self.child = np.where(parent == self.stable_r, self.gem_r, self.stable_r)
         solved = (parent >= 0) & rnd.active[self.child]
         self.order = np.array([k for k in v.psm_order if solved[k]], np.int64)
+        self._solved = np.zeros(len(psm), bool)
+        self._solved[self.order] = True
         self.fixed = np.flatnonzero(rnd.pinned[self.stable_r] & rnd.pinned[self.gem_r])
         self.lower, self.upper = psm_band(psm.tin, psm.tout)
         # A child's log price is its parent's plus sign·(log ratio + offset).
@@ -68,7 +70,7 @@ class ModuleStates:
 
     @property
     def pinned(self) -> NDArray[np.bool_]:
-        return np.isin(np.arange(len(self.state)), self.order) & (np.abs(self.state) == 1)
+        return self._solved & (np.abs(self.state) == 1)
 
     def reduction(self) -> tuple[FloatArray, NDArray[np.bool_]]:
         """T with y[active] = T·z + c, and which active roots are unknowns z themselves."""

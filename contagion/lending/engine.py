@@ -479,12 +479,14 @@ def _capacity_share(
     wanted = np.where(profitable, repaid_usd, 0.0)
     if capacity == np.inf and np.isfinite(wanted.sum()) and not (wanted < 0).any():
         return profitable.astype(float)
-    order = np.argsort(-np.where(profitable, profit, -np.inf), kind="stable")
+    # The unprofitable take nothing and spend nothing: only the profitable are ordered.
+    candidates = np.flatnonzero(profitable)
+    order = candidates[np.argsort(-profit[candidates], kind="stable")]
     spent_before = np.cumsum(wanted[order]) - wanted[order]
     take = np.zeros(len(profit))
     with np.errstate(divide="ignore", invalid="ignore"):
         room = np.clip((capacity - spent_before) / repaid_usd[order], 0.0, 1.0)
-    take[order] = np.where(profitable[order], np.nan_to_num(room), 0.0)
+    take[order] = np.nan_to_num(room)
     return take
 
 
