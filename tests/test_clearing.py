@@ -458,16 +458,16 @@ def test_synthetic_round_of_500_pools_clears() -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_previous_rounds_jacobian_changes_the_path_not_the_answer(seed: int) -> None:
+def test_the_previous_rounds_secant_changes_the_path_not_the_answer(seed: int) -> None:
     """A cascade's next round sells about what the last one sold: started by a chord step
-    with the last round's Jacobian, the solve needs fewer iterations and ends at the same
-    prices (the minimum of a convex potential) as started from scratch."""
+    with the last round's secant Jacobian, the solve needs fewer iterations and ends at the
+    same prices (the minimum of a convex potential) as started from scratch."""
     venues, price = synthetic_world(n_roots=30, n_cp=80, n_cl=80, n_ss=2, seed=seed)
     rate = np.ones(30)
     flow = np.zeros(30)
     flow[[0, 5, 9]] = [-3e6 / price[0], -8e6 / price[5], 1e6 / price[9]]
     first = clear(venues, MarketState.initial(venues, price), flow, price, rate)
-    assert first.converged and first.jacobian.shape == (first.active.sum(),) * 2
+    assert first.converged and first.secant.shape == (first.active.sum(),) * 2
     again = flow * 0.9
     cold = clear(venues, first.state, again, price, rate)
     warm = clear(venues, first.state, again, price, rate, previous=first)
@@ -485,6 +485,22 @@ def test_the_previous_rounds_jacobian_changes_the_path_not_the_answer(seed: int)
     reference = clear(venues, first.state, other, price, rate)
     assert partial.converged
     np.testing.assert_allclose(partial.price, reference.price, rtol=1e-5)
+
+
+def test_the_secant_maps_the_rounds_move_to_its_excess() -> None:
+    """Broyden's update: the secant takes the round's move to minus the excess it cleared,
+    and acts as the Jacobian on every direction across the move."""
+    from contagion.clearing.solver import _secant
+
+    rng = np.random.default_rng(4)
+    jac = -np.abs(rng.normal(size=(5, 5))) - 5 * np.eye(5)
+    move, excess = rng.normal(size=5), rng.normal(size=5)
+    secant = _secant(jac, move, excess)
+    np.testing.assert_allclose(secant @ move, -excess, rtol=1e-12, atol=1e-12)
+    across = rng.normal(size=5)
+    across -= (across @ move) / (move @ move) * move
+    np.testing.assert_allclose(secant @ across, jac @ across, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(_secant(jac, np.zeros(5), excess), jac)
 
 
 # --- the sample world ----------------------------------------------------------------------

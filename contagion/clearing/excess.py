@@ -317,7 +317,7 @@ class ExcessDemand:
         gem_in: FloatArray,
         chord: FloatArray | None = None,
         at_start: Evaluation | None = None,
-    ) -> FloatArray:
+    ) -> tuple[FloatArray, bool]:
         """Start prices: each root with an external market placed where that market alone
         absorbs what reaches it, first its own excess, then, for roots untouched so far,
         what the pools pass on from the roots already moved (at zero impact the curve is
@@ -327,7 +327,8 @@ class ExcessDemand:
         venues (the last round's, at its answer), the start is instead one step of Newton's
         method with it from the start prices (a chord step): where the venues respond as
         they did then, the step lands near the answer. The step is capped at a change of
-        one in any log price, as the solver caps its own.
+        one in any log price, as the solver caps its own. Returns the start and whether it
+        is the chord step's.
 
         ``at_start``: an evaluation at the round's start prices (:meth:`seeds` makes one),
         whose pools' trades stand for those at ``y`` in the first step (the two differ at
@@ -341,7 +342,7 @@ class ExcessDemand:
             if np.all(np.isfinite(step)):
                 y = y.copy()
                 y[self.roots] += np.clip(step, -1.0, 1.0)
-                return y
+                return y, True
         waiting = self.active & (self.depth > 0)
         for _ in range(2):
             point = first if first is not None else self.evaluate(y, gem_in, jacobian=False)
@@ -351,7 +352,7 @@ class ExcessDemand:
             lm = impact_for_units(target, self.ref, self.depth)
             y = np.where(move, np.log(self.ref) - lm, y)
             waiting &= ~move
-        return y
+        return y, False
 
     def exact_rows(
         self, point: Evaluation, step: FloatArray, eligible: NDArray[np.bool_]

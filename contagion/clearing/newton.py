@@ -45,6 +45,7 @@ FloatArray = NDArray[np.float64]
 
 _MAX_STEP = 1.0  # largest change of a log price in one step
 _MU_START, _MU_MIN, _MU_MAX = 1e-3, 1e-12, 1e12
+_MU_PREDICTED = 1e-5  # from a start the previous round's secant predicted
 _BACKTRACK = (0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625)
 _ARMIJO = 1e-4
 _BRACKET_STEPS = 6
@@ -72,8 +73,14 @@ def minimise(
     tol: float,
     max_iter: int,
     max_log_move: float,
+    *,
+    predicted: bool = False,
 ) -> tuple[Evaluation, int]:
-    """Minimise the potential over the unknowns z; the last point and iterations used."""
+    """Minimise the potential over the unknowns z; the last point and iterations used.
+
+    ``predicted``: z is a chord step's prediction (:meth:`ExcessDemand.start`), near the
+    answer, where the linear model holds: the damping starts small, so that the first
+    step contracts the residual as Newton's does, not by the damping's share."""
     transform, free = modules.reduction()
     gem_in = modules.fixed_flows(rnd.y_start)
     start = rnd.y_start[rnd.roots[free]]
@@ -101,7 +108,7 @@ def minimise(
     z = np.clip(z, lo, hi)
     here = at(z)
     depth = np.abs(transform).T @ rnd.damping(here[0])
-    mu, iterations = _MU_START, 0
+    mu, iterations = (_MU_PREDICTED if predicted else _MU_START), 0
     while here[3] > tol * here[4] and iterations < max_iter:
         iterations += 1
         _, grad, hess, _, _ = here

@@ -73,9 +73,11 @@ class Clearing:
         Fees kept per pool and token (token units); per module in Dai.
     active
         Roots whose price was solved for.
-    jacobian
-        d excess / d log price over the active roots at the answer (root units): the next
-        round's solve predicts its start from it.
+    secant
+        d excess / d log price over the active roots (root units): the Jacobian at the
+        answer with Broyden's update through the round's move, so that it maps the move
+        to the excess the round started with. The next round's solve predicts its start
+        from it: in a cascade one round's flow looks much like the last.
     iterations, converged, residual
         Newton iterations, whether the residual met the tolerance, and the largest
         remaining excess over roots, USD.
@@ -94,7 +96,7 @@ class Clearing:
     ss_fees: FloatArray
     psm_fees: FloatArray
     active: NDArray[np.bool_]
-    jacobian: FloatArray
+    secant: FloatArray
     iterations: int
     converged: bool
     residual: float
@@ -142,11 +144,12 @@ def clear(
         unconverged result (which is flagged and carries its residual either way).
     previous
         An earlier round's clearing of the same venues (the last one that solved for
-        prices). Its Jacobian at its answer, over the roots it solved for that are active
-        now, predicts this round's start (one Newton step on the start's excess, as a chord
-        method takes it): in a cascade one round's flow looks much like the last, and the
-        solve needs a few steps instead of a dozen. The answer is the same either way (the
-        minimum of a convex potential, to ``tol``); only the path to it changes.
+        prices). Its secant Jacobian, over the roots it solved for that are active now,
+        predicts this round's start (one Newton step on the start's excess, as a chord
+        method takes it), from which Newton's method starts with little damping: in a
+        cascade one round's flow looks much like the last, and the solve needs one or two
+        steps instead of a dozen. The answer is the same either way (the minimum of a
+        convex potential, to ``tol``); only the path to it changes.
 
     Returns
     -------
@@ -188,18 +191,25 @@ def clear(
         point = rnd.evaluate(rnd.y_start, modules.fixed_flows(rnd.y_start), jacobian=False)
         return _result(rnd, point, 0, True, 0.0, np.zeros((0, 0)))
     _, free = modules.reduction()
-    chord = _chord(previous, active)
-    y = rnd.start(
+    start_flows = modules.fixed_flows(rnd.y_start)
+    at_start = rnd.with_modules(at_start, start_flows)
+    y, predicted = rnd.start(
         modules.place(rnd.y_start[rnd.roots[free]], free),
-        modules.fixed_flows(rnd.y_start),
-        chord=chord,
+        start_flows,
+        chord=_chord(previous, active),
         at_start=at_start,
     )
     iterations = 0
     for _ in range(3 * len(modules.order) + 1):
         _, free = modules.reduction()
         point, used = minimise(
-            rnd, modules, y[rnd.roots[free]], tol, max_iter - iterations, max_log_move
+            rnd,
+            modules,
+            y[rnd.roots[free]],
+            tol,
+            max_iter - iterations,
+            max_log_move,
+            predicted=predicted and iterations == 0,
         )
         iterations += used
         y = point.y
@@ -211,7 +221,9 @@ def clear(
     price = np.exp(y[rnd.roots])
     residual = float(np.max(np.abs(final.excess[rnd.roots] * price), initial=0.0))
     converged = residual <= tol * (1.0 + float(final.gross[rnd.roots] @ price))
-    result = _result(rnd, final, iterations, converged, residual, point.jac)
+    move = (y - rnd.y_start)[rnd.roots]
+    secant = _secant(point.jac, move, at_start.excess[rnd.roots])
+    result = _result(rnd, final, iterations, converged, residual, secant)
     if raise_on_failure and not converged:
         raise ConvergenceError(
             f"market clearing left {residual:.3g} USD of excess after {iterations} iterations",
@@ -220,14 +232,28 @@ def clear(
     return result
 
 
+def _secant(jacobian: FloatArray, move: FloatArray, start_excess: FloatArray) -> FloatArray:
+    """Broyden's update of ``jacobian`` (at the answer) through the round's ``move`` of log
+    prices, which took the excess from ``start_excess`` to zero: J + (-E0 - J·s)·sᵀ / sᵀs.
+
+    It keeps J on every direction across the move and takes the slope along it from the
+    whole move instead of its end, so it predicts a like round's move to second order
+    (Broyden 1965; Nocedal & Wright 2006, §11.1). A negligible move leaves J as it is."""
+    size = float(move @ move)
+    if jacobian.shape != (len(move), len(move)) or not size > 1e-18:
+        return jacobian
+    result: FloatArray = jacobian + np.outer(-start_excess - jacobian @ move, move) / size
+    return result
+
+
 def _chord(previous: Clearing | None, active: NDArray[np.bool_]) -> FloatArray | None:
-    """The previous solve's Jacobian over this round's active roots: its rows and columns
+    """The previous solve's secant over this round's active roots: its rows and columns
     of the roots active in both; roots it did not solve for get none (the chord step leaves
     them where the start puts them)."""
     if previous is None or not previous.active.any() or not active.any():
         return None
     if np.array_equal(previous.active, active):
-        return previous.jacobian
+        return previous.secant
     common = active & previous.active
     if not common.any():
         return None
@@ -235,7 +261,7 @@ def _chord(previous: Clearing | None, active: NDArray[np.bool_]) -> FloatArray |
     new = (np.cumsum(active) - 1)[common]
     m = int(active.sum())
     chord = np.zeros((m, m))
-    chord[np.ix_(new, new)] = previous.jacobian[np.ix_(old, old)]
+    chord[np.ix_(new, new)] = previous.secant[np.ix_(old, old)]
     return chord
 
 
@@ -245,7 +271,7 @@ def _result(
     iterations: int,
     converged: bool,
     residual: float,
-    jacobian: FloatArray,
+    secant: FloatArray,
 ) -> Clearing:
     """The round's outcome: new state and what each venue absorbed at the last point."""
     v, st = rnd.v, rnd.state
@@ -308,7 +334,7 @@ def _result(
         ss_fees=ss_fee,
         psm_fees=psm_fees,
         active=rnd.active,
-        jacobian=jacobian,
+        secant=secant,
         iterations=iterations,
         converged=converged,
         residual=residual,
