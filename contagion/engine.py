@@ -9,7 +9,7 @@ second; every scenario run on the dataset, and every scenario of a batch, reuses
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,7 +64,8 @@ class Engine:
     liquidation_depth_usd
         Per asset, USD that moves its market 2% (pools and external venues together) at the
         snapshot, as a liquidator estimates slippage: lending collateral and the governance
-        tokens of algorithmic coins (0 for other assets).
+        tokens of algorithmic coins (0 for other assets). :meth:`liquidation_depth` gives it
+        for outside markets of another depth.
     """
 
     world: World
@@ -86,10 +87,29 @@ class Engine:
     liquidation_depth_usd: FloatArray
     venue_ids: tuple[str, ...]
     perp_venue_ids: tuple[str, ...]
+    _depth_at_scale: dict[float, FloatArray] = field(default_factory=dict, repr=False)
 
     @property
     def dataset(self) -> Dataset:
         return self.world.dataset
+
+    def scaled_venues(self, external_depth_scale: float) -> Venues:
+        """The venues with every external market's depth multiplied by the scale."""
+        if external_depth_scale == 1.0:
+            return self.venues
+        return replace(self.venues, depth_usd=self.venues.depth_usd * external_depth_scale)
+
+    def liquidation_depth(self, external_depth_scale: float = 1.0) -> FloatArray:
+        """:attr:`liquidation_depth_usd` with outside markets ``external_depth_scale`` times
+        as deep: probed again on those venues (pools keep their depth, so the whole market's
+        depth scales by less), once per scale."""
+        if external_depth_scale == 1.0:
+            return self.liquidation_depth_usd
+        if external_depth_scale not in self._depth_at_scale:
+            self._depth_at_scale[external_depth_scale] = _liquidation_depth(
+                self.world, self.scaled_venues(external_depth_scale), self.algorithmic.governance
+            )
+        return self._depth_at_scale[external_depth_scale]
 
 
 def build_engine(dataset: Dataset | World) -> Engine:

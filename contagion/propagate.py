@@ -174,13 +174,12 @@ class _Run:
             a.root_price(a.price, a.rate), a.rate.copy(), engine.wrapper_rate.copy()
         )
         self.ref = self.prices.root.copy()
-        self.venues = engine.venues
-        if params.external_depth_scale != 1.0:
-            self.venues = replace(
-                engine.venues, depth_usd=engine.venues.depth_usd * params.external_depth_scale
-            )
+        self.venues = engine.scaled_venues(params.external_depth_scale)
+        # What liquidators and redemption arbitrage price their slippage with, in the same
+        # outside markets.
+        self.liquidation_depth = engine.liquidation_depth(params.external_depth_scale)
         self.market = MarketState.initial(self.venues, self.prices.root)
-        # The last clearing that solved for prices: the next one starts from its Jacobian.
+        # The last clearing that solved for prices: the next one starts from its secant.
         self.last_solve: Clearing | None = None
         self.feeds = FeedState.initial(engine.feeds)
         self.lending = LendingState.initial(engine.world.lending, len(a))
@@ -300,7 +299,7 @@ class _Run:
             op,
             oracle_usd,
             price,
-            e.liquidation_depth_usd,
+            self.liquidation_depth,
             lending_params,
             self._margin_scale(),
             self.health_screen,
@@ -338,7 +337,7 @@ class _Run:
                     block_seconds=c.block_seconds,
                 )
         # Books hold tokens: a market's USD depth follows its token's price.
-        depth = e.liquidation_depth_usd * price / e.world.assets.price
+        depth = self.liquidation_depth * price / e.world.assets.price
         self.algos, ar = algorithmic_round(
             self.algo_book,
             self.algos,

@@ -95,6 +95,47 @@ def test_liquidations_selling_into_thin_markets_liquidate_another_protocol() -> 
     assert absorbed["dst"].str.startswith("pool:").any()
 
 
+def test_thinner_outside_markets_are_thinner_for_liquidators_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The depth liquidators price their slippage with is probed again on the scaled venues:
+    a market with no pools scales about as its outside depth, one with pools by less; the
+    run hands that depth to every lending round."""
+    import importlib
+
+    solver = importlib.import_module("contagion.propagate")  # the module, not the function
+    e = build_engine(sample_world(positions=1_000, seed=5))
+    base = e.liquidation_depth()
+    half = e.liquidation_depth(0.5)
+    assert half is e.liquidation_depth(0.5)  # probed once per scale
+    held = base > 0
+    v = e.venues
+    pooled = np.zeros(e.world.assets.n_roots, bool)
+    for tokens in (v.constant_product.tokens, v.concentrated.tokens, v.stableswap.tokens):
+        pooled[v.root[tokens[tokens >= 0]]] = True
+    held &= np.isfinite(base)
+    alone = held & ~pooled[e.world.assets.root]
+    shared = held & pooled[e.world.assets.root]
+    assert alone.any() and shared.any()
+    # Half as deep to the probe's sale (valued along the walk, so not exactly half).
+    np.testing.assert_allclose(half[alone] / base[alone], 0.5, rtol=0.05)
+    # Pools keep their depth: between the two (a module's peg holds whatever the outside).
+    assert np.all(half[shared] <= base[shared]) and (half[shared] < base[shared]).any()
+    assert np.all(half[shared] / base[shared] > 0.5 * 0.95)
+
+    seen: list[np.ndarray] = []
+    real_round = solver.lending_round
+
+    def lending_round(*args: object, **kwargs: object) -> object:
+        seen.append(np.asarray(args[5]))
+        return real_round(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(solver, "lending_round", lending_round)
+    shock = Scenario(name="eth", shocks=(PriceShock("ETH", -0.2),))
+    propagate(e, replace(shock, params=replace(shock.params, external_depth_scale=0.5)))
+    assert seen and all(np.array_equal(depth, half) for depth in seen)
+
+
 def test_negative_gex_amplifies_what_positive_gex_damps() -> None:
     btc = _asset(engine(), "BTC")
     base = Scenario(name="btc", shocks=(PriceShock("BTC", -0.1),))

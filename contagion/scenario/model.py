@@ -136,7 +136,9 @@ class ModelParams:
         hedging under transaction costs). Assumption: 1%, a common desk threshold; 0 hedges
         every round.
     external_depth_scale : float, default 1
-        Multiplies every asset's ``depth_2pct_usd`` (0.5 halves outside liquidity).
+        Multiplies every asset's ``depth_2pct_usd`` (0.5 halves outside liquidity), in the
+        clearing and in the depth liquidators and redemption arbitrage price their slippage
+        with (probed again on the scaled venues).
     run_rate_per_day : float, default 1
         Holder run on algorithmic coins: intensity per day at full depeg and no backing (1:
         63 % of the remaining holders a day; :class:`~contagion.stablecoins.AlgorithmicParams`,
