@@ -95,11 +95,11 @@ class CauseLog:
         self, round_: int, channel: str, src: ArrayLike, dst: ArrayLike, usd: ArrayLike
     ) -> None:
         """Record edges ``src[i] -> dst[i]`` worth ``usd[i]`` (non-positive weights dropped)."""
-        s, d, u = np.broadcast_arrays(
-            np.asarray(src, dtype=np.int64),
-            np.asarray(dst, dtype=np.int64),
-            np.asarray(usd, dtype=float),
-        )
+        s = np.asarray(src, dtype=np.int64)
+        d = np.asarray(dst, dtype=np.int64)
+        u = np.asarray(usd, dtype=float)
+        if not s.shape == d.shape == u.shape:
+            s, d, u = np.broadcast_arrays(s, d, u)
         keep = (u > 0) & np.isfinite(u) & (s >= 0) & (d >= 0)
         if not keep.any():
             return
