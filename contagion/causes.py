@@ -37,7 +37,7 @@ from contagion.oracles import KIND
 if TYPE_CHECKING:
     from contagion.clearing import Clearing
     from contagion.engine import Engine
-    from contagion.lending.engine import LendingRound, Liquidations
+    from contagion.lending.state import LendingRound, Liquidations
     from contagion.stablecoins import AlgorithmicRound
 
 __all__ = ["CHANNELS", "CauseLog", "NodeIndex", "RunCauses"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contagion.dataset import Dataset
-from contagion.lending.engine import LendingParams
+from contagion.lending.state import LendingParams
 
 __all__ = ["ReferenceLending", "ReferenceRound"]
 

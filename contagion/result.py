@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from contagion.lending.engine import LIQUIDATION_KINDS, Liquidations
+from contagion.lending.state import LIQUIDATION_KINDS, Liquidations
 
 if TYPE_CHECKING:
     from contagion.propagate import _Run

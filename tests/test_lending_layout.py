@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lending_checks import small_world
 
-from contagion.lending.engine import LendingParams, LendingState, _bark
+from contagion.lending.cdp_step import bark
+from contagion.lending.engine import LendingParams, LendingState
 from contagion.lending.layout import LoanGroup
 from contagion.world import CDP
 
@@ -59,10 +60,10 @@ def test_vault_bark_equals_the_grouped_bark() -> None:
     start = LendingState.initial(book, len(world.assets))
     # Grouped: one loan that is not a vault sends every loan through the grouped sums.
     grouped = start.copy()
-    _bark(book, grouped, np.sort(np.concatenate([vaults, other])), params)
+    bark(book, grouped, np.sort(np.concatenate([vaults, other])), params)
     split = start.copy()
-    _bark(book, split, vaults, params)
-    _bark(book, split, other, params)
+    bark(book, split, vaults, params)
+    bark(book, split, other, params)
     for name in LendingState.__dataclass_fields__:
         assert np.array_equal(getattr(grouped, name), getattr(split, name)), name
     assert (split.auction_tab[vaults] > 0).all()

@@ -9,13 +9,14 @@ depends on the book alone (vault-shaped loans, market keys) is cached on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from contagion.world import LendingBook
 
-__all__ = ["LoanGroup"]
+__all__ = ["LoanGroup", "kept"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -68,3 +69,12 @@ class LoanGroup:
             at = np.where(ranks[r] == best, r, at)
         chosen: IntArray = np.where(best > 0, self.pos[self.starts + at], -1)
         return chosen
+
+
+def kept(keep: NDArray[np.bool_], *arrays: NDArray[Any]) -> tuple[Any, ...]:
+    """``arrays`` where ``keep`` holds (the arrays themselves when it holds everywhere)."""
+    if keep.all():
+        return arrays
+    # Integer indices: cheaper than a boolean mask applied to each array.
+    idx = np.flatnonzero(keep)
+    return tuple(a[idx] for a in arrays)
