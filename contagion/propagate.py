@@ -232,7 +232,15 @@ class _Run:
                     converged = True
                     break
                 self.skip_to = due
-        return PropagationResult.build(self, converged=converged, last_price_change=change)
+        return PropagationResult.build(
+            self.engine,
+            self.scenario,
+            self.seed,
+            self.records,
+            self.causes,
+            converged=converged,
+            last_price_change=change,
+        )
 
     def _last_event_round(self) -> int:
         s = self.schedule

@@ -19,7 +19,8 @@ from numpy.typing import NDArray
 from contagion.lending.state import LIQUIDATION_KINDS, Liquidations
 
 if TYPE_CHECKING:
-    from contagion.propagate import _Run
+    from contagion.causes import CauseLog
+    from contagion.engine import Engine
     from contagion.scenario import Scenario
 
 __all__ = ["PropagationResult", "RoundRecord"]
@@ -99,23 +100,34 @@ class PropagationResult:
     initial_insurance_fund: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
-    def build(cls, run: _Run, *, converged: bool, last_price_change: float) -> PropagationResult:
-        e = run.engine
+    def build(
+        cls,
+        engine: Engine,
+        scenario: Scenario,
+        seed: int | None,
+        records: list[RoundRecord],
+        causes: CauseLog,
+        *,
+        converged: bool,
+        last_price_change: float,
+    ) -> PropagationResult:
+        """The result of a run on ``engine``: its round records and cause log."""
+        e = engine
         a = e.world.assets
         return cls(
-            scenario=run.scenario,
+            scenario=scenario,
             converged=converged,
-            rounds=len(run.records),
+            rounds=len(records),
             last_price_change=last_price_change,
-            seed=run.seed,
+            seed=seed,
             asset_ids=a.ids,
             symbols=a.symbols,
             feed_ids=e.feeds.feed_ids,
             protocol_ids=e.world.lending.protocol_ids,
             initial_price=a.price.copy(),
             initial_answers=e.feeds.initial.copy(),
-            records=tuple(run.records),
-            causes=run.causes.frame(),
+            records=tuple(records),
+            causes=causes.frame(),
             perp_markets=tuple(e.perps.markets),
             perp_underlying=tuple(a.ids[i] for i in e.perps.market_underlying),
             algorithmic_coins=tuple(a.ids[i] for i in e.algorithmic.coin),
