@@ -237,8 +237,9 @@ def _secant(jacobian: FloatArray, move: FloatArray, start_excess: FloatArray) ->
     prices, which took the excess from ``start_excess`` to zero: J + (-E0 - J·s)·sᵀ / sᵀs.
 
     It keeps J on every direction across the move and takes the slope along it from the
-    whole move instead of its end, so it predicts a like round's move to second order
-    (Broyden 1965; Nocedal & Wright 2006, §11.1). A negligible move leaves J as it is."""
+    whole move instead of its end: a round that starts with the excess this one started
+    with is predicted to move as this one did, curvature included (Broyden 1965; Nocedal &
+    Wright 2006, §11.1). A negligible move leaves J as it is."""
     size = float(move @ move)
     if jacobian.shape != (len(move), len(move)) or not size > 1e-18:
         return jacobian
