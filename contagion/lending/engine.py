@@ -131,7 +131,6 @@ def lending_round(
     # The Aave family's loans below 1: liquidated (when enabled) and tested for bad debt.
     underwater = LoanGroup.of(book, below[below_family == AAVE])
     new = state if in_place else state.copy()
-    written_off_before = new.written_off_debt.copy()
     flow = np.zeros(n_assets)
     parts: list[Liquidations] = []
     unprofitable = over_capacity = 0
@@ -167,15 +166,16 @@ def lending_round(
         else:
             parts.append(flip_auctions(book, new, opened, market_price, params, params.flip, flow))
         parts.append(buy_collateral(book, new, oracle_usd, market_price, flow))
-    # Loans liquidated down to their last collateral are written off from the next round.
+    liquidations = Liquidations.concat(parts) if parts else Liquidations.empty()
+    bad, by_asset = _bad_debt(book, new, market_price, underwater)
+    # Loans liquidated down to their last collateral are written off from the next round
+    # (this round's bad debt has them among the underwater loans).
     emptied = new.write_off(book, called)
     if screen is not None:
         # Open auctions hold no debt (the bark cleared it): only what was liquidated now
         # changed in a way that matters to its health; written-off loans no longer can.
         screen.touched(liquidatable)
         screen.retire(emptied, 0.0)
-    liquidations = Liquidations.concat(parts) if parts else Liquidations.empty()
-    bad, by_asset = _bad_debt(book, new, market_price, underwater, written_off_before)
     return new, LendingRound(
         flow=flow,
         liquidations=liquidations,
@@ -239,12 +239,11 @@ def _bad_debt(
     s: LendingState,
     pm: FloatArray,
     group: LoanGroup,
-    written_off_debt: FloatArray,
 ) -> tuple[FloatArray, FloatArray]:
     """Aave-family shortfall of the ``group`` of underwater loans and of the written-off ones
-    (whose ``written_off_debt`` is short whole): the only loans below HF 1, so the only ones
-    that can be short of collateral; Comet's loss and CDP tabs left uncovered."""
-    by_asset = written_off_debt * pm[None, :]
+    (whose debt is short whole): the only loans below HF 1, so the only ones that can be
+    short of collateral; Comet's loss and CDP tabs left uncovered."""
+    by_asset = s.written_off_debt * pm[None, :]
     n_protocols, n_assets = by_asset.shape
     underwater = group.loans
     if len(underwater):
