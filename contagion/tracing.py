@@ -111,12 +111,16 @@ def _inflow_before(edges: TimedEdges) -> FloatArray:
     key_in = edges.dst * span + edges.write
     order = np.argsort(key_in, kind="stable")
     sorted_key = key_in[order]
-    cum = np.concatenate([[0.0], np.cumsum(edges.usd[order])])
+    usd = edges.usd[order]
+    # Running sums restarted at each node: a difference of one running sum over all nodes
+    # would lose a small inflow to the rounding of the large ones sorted before it.
+    within = np.empty(len(usd))
+    heads = np.flatnonzero(np.diff(edges.dst[order], prepend=-1))
+    for lo, hi in zip(heads, [*heads[1:], len(usd)], strict=True):
+        within[lo:hi] = np.cumsum(usd[lo:hi])
     upto = np.searchsorted(sorted_key, edges.src * span + edges.read, side="left")
     start = np.searchsorted(sorted_key, edges.src * span, side="left")
-    result: FloatArray = np.maximum(cum[upto] - cum[start], 0.0)
-    # Differences of a running sum leave rounding crumbs where the true inflow is zero.
-    result[upto == start] = 0.0
+    result: FloatArray = np.where(upto > start, within[np.maximum(upto - 1, 0)], 0.0)
     return result
 
 

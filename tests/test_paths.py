@@ -75,6 +75,24 @@ def test_a_node_passes_on_only_what_reached_it_before() -> None:
     assert t.by_origin() == pytest.approx({0: 4.0 + 8.0 * 30 / 120, 2: 8.0 * 90 / 120})
 
 
+def test_a_small_inflow_keeps_its_precision_beside_large_ones() -> None:
+    # Node 6 receives one cent; the millions that reached node 5 sort before it. Its inflow
+    # is the cent exactly, so the dollar lost downstream traces back whole.
+    g = edges(
+        [
+            (0, 5, 2, 2, 97_152.0, 0.0),
+            (1, 5, 2, 2, 1e6, 0.0),
+            (2, 5, 2, 2, 1e6, 0.0),
+            (0, 6, 2, 2, 0.01, 0.0),
+            (6, 12, 3, 3, 1.0, 1.0),
+        ],
+        13,
+    )
+    t = trace(g)
+    assert t.inflow[4] == 0.01
+    assert t.by_origin() == {0: 1.0}
+
+
 @st.composite
 def layered_dags(draw: st.DrawFn) -> TimedEdges:
     layers = draw(st.integers(2, 5))
