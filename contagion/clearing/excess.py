@@ -198,6 +198,8 @@ class ExcessDemand:
         # Each StableSwap pool's last answer this round: the next solve starts there.
         self.ss_start = np.full(venues.stableswap.balances.shape, np.nan)
         self._stableswap: dict[tuple[bytes, int], StableswapArbitrage] = {}
+        self.active = np.zeros(self.n, bool)
+        self.roots = np.zeros(0, np.int64)
 
     def stableswap(self, index: IntArray, width: int) -> StableswapArbitrage:
         """The StableSwap pools ``index`` (their first ``width`` coins) at the round's start
@@ -212,7 +214,10 @@ class ExcessDemand:
         return self._stableswap[key]
 
     def select(self, active: NDArray[np.bool_]) -> None:
-        """Fix the unknowns (active roots) and the venues they reach."""
+        """Fix the unknowns (active roots) and the venues they reach (kept when they are
+        the ones already fixed: the start's search fixes every root that may move)."""
+        if len(self.roots) and np.array_equal(active, self.active):
+            return
         v = self.v
         self.active = active
         self.roots = np.flatnonzero(active)
