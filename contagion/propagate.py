@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from contagion.balance_sheet import receipt_writedown
 from contagion.causes import RunCauses
-from contagion.clearing import Clearing, MarketState, clear
+from contagion.clearing import Clearing, MarketState, QuietClearing, clear
 from contagion.dataset import Dataset
 from contagion.dealers import DealerParams, DealerRound, dealer_round, initial_dealer_state
 from contagion.engine import Engine, build_engine
@@ -181,6 +181,7 @@ class _Run:
         self.market = MarketState.initial(self.venues, self.prices.root)
         # The last clearing that solved for prices: the next one starts from its secant.
         self.last_solve: Clearing | None = None
+        self.quiet: QuietClearing | None = None
         self.feeds = FeedState.initial(engine.feeds)
         self.lending = LendingState.initial(engine.world.lending, len(a))
         self.health_screen = HealthScreen()
@@ -362,14 +363,17 @@ class _Run:
         self.ref = self.ref * (1.0 + move)
         self._backing_cover(ar.coverage, price)
         old_root = self.prices.root
-        cleared = clear(
-            self.venues,
-            self.market,
-            root_flow,
-            self.ref * self.cover,
-            self.prices.rate,
-            previous=self.last_solve,
+        ref = self.ref * self.cover
+        cleared = (
+            None
+            if self.quiet is None
+            else self.quiet.answer(self.market, root_flow, ref, self.prices.rate)
         )
+        if cleared is None:
+            cleared = clear(
+                self.venues, self.market, root_flow, ref, self.prices.rate, previous=self.last_solve
+            )
+            self.quiet = QuietClearing.of(self.market, root_flow, ref, self.prices.rate, cleared)
         if cleared.active.any():
             self.last_solve = cleared
         self.market = cleared.state

@@ -26,6 +26,7 @@ from contagion.clearing import (
     ConstantProductPools,
     MarketState,
     PegStabilityModules,
+    QuietClearing,
     StableswapPools,
     Venues,
     clear,
@@ -357,6 +358,40 @@ def test_a_round_without_flow_or_moves_changes_nothing() -> None:
     assert result.state.cp_reserves.tolist() == state.cp_reserves.tolist()
     assert result.state.cl_sqrt_price.tolist() == state.cl_sqrt_price.tolist()
     assert not np.abs(result.absorbed).any()
+
+
+def test_a_quiet_clearing_answers_only_its_own_inputs() -> None:
+    venues, price = synthetic_world()
+    state = MarketState.initial(venues, price)
+    flow, rate = np.zeros(len(price)), np.ones(len(price))
+    result = clear(venues, state, flow, price, rate)
+    quiet = QuietClearing.of(state, flow, price, rate, result)
+    assert quiet is not None
+    # The same values, in new arrays: the same answer, as a fresh clearing gives it.
+    again = quiet.answer(dataclasses.replace(result.state), flow.copy(), price.copy(), rate)
+    assert again is result
+    fresh = clear(venues, result.state, flow, price, rate)
+    assert fresh.state.same_as(again.state) and fresh.price.tolist() == again.price.tolist()
+    # Any input that differs clears afresh.
+    moved = price.copy()
+    moved[2] *= 1.0 + 1e-12
+    sold = flow.copy()
+    sold[0] = -1e-9
+    written = rate.copy()
+    written[1] = 0.5
+    reserves = state.cp_reserves.copy()
+    reserves[0, 0] += 1.0
+    other = dataclasses.replace(state, cp_reserves=reserves)
+    for args in (
+        (state, flow, moved, rate),
+        (state, sold, price, rate),
+        (state, flow, price, written),
+        (other, flow, price, rate),
+    ):
+        assert quiet.answer(*args) is None
+    # A clearing that moved prices or venues is not kept.
+    _, start, flow_sold, cleared = _synthetic_round()
+    assert QuietClearing.of(start, flow_sold, price, rate, cleared) is None
 
 
 def test_roots_outside_the_reach_of_the_flow_keep_their_price() -> None:

@@ -18,7 +18,7 @@ from contagion.clearing.pools import (
     PegStabilityModules,
     StableswapPools,
 )
-from contagion.clearing.solver import Clearing, clear
+from contagion.clearing.solver import Clearing, QuietClearing, clear
 from contagion.clearing.venues import MarketState, Venues
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "ConstantProductPools",
     "MarketState",
     "PegStabilityModules",
+    "QuietClearing",
     "StableswapPools",
     "Venues",
     "clear",

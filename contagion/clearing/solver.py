@@ -45,7 +45,7 @@ from contagion.clearing.newton import minimise
 from contagion.clearing.venues import MarketState, Venues
 from contagion.exceptions import ConvergenceError
 
-__all__ = ["Clearing", "clear"]
+__all__ = ["Clearing", "QuietClearing", "clear"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -100,6 +100,50 @@ class Clearing:
     iterations: int
     converged: bool
     residual: float
+
+
+@dataclass(frozen=True)
+class QuietClearing:
+    """A clearing that moved nothing, kept with its inputs: the same inputs clear the same.
+
+    With no flow, no moved market and every venue inside its band, a round leaves prices
+    and venues where they were (:func:`clear`'s first exit). :func:`clear` is a function of
+    its inputs, so the next round, if it starts from the state this one returned with the
+    same flows, reference prices and rates, has this answer too: a cascade waiting for an
+    oracle's heartbeat spends such rounds, and each would otherwise evaluate every venue.
+    """
+
+    state: MarketState
+    flow: FloatArray
+    ref_price: FloatArray
+    rate: FloatArray
+    result: Clearing
+
+    @classmethod
+    def of(
+        cls,
+        state: MarketState,
+        flow: FloatArray,
+        ref_price: FloatArray,
+        rate: FloatArray,
+        result: Clearing,
+    ) -> QuietClearing | None:
+        """``result`` of clearing ``state`` with these inputs, if it moved nothing."""
+        if result.active.any() or not result.state.same_as(state):
+            return None
+        return cls(result.state, flow.copy(), ref_price.copy(), rate.copy(), result)
+
+    def answer(
+        self, state: MarketState, flow: FloatArray, ref_price: FloatArray, rate: FloatArray
+    ) -> Clearing | None:
+        """The clearing of these inputs if they are this one's, else None."""
+        same = (
+            state.same_as(self.state)
+            and np.array_equal(flow, self.flow)
+            and np.array_equal(ref_price, self.ref_price)
+            and np.array_equal(rate, self.rate)
+        )
+        return self.result if same else None
 
 
 def clear(

@@ -19,7 +19,7 @@ few vectorised operations:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -315,6 +315,13 @@ class MarketState:
     ss_balances: FloatArray
     psm_gem: FloatArray
     psm_headroom: FloatArray
+
+    def same_as(self, other: MarketState) -> bool:
+        """Whether ``other`` holds the same values (unused pool slots, NaN, included)."""
+        return self is other or all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=True)
+            for f in fields(self)
+        )
 
     @classmethod
     def initial(cls, venues: Venues, root_price: ArrayLike) -> MarketState:
