@@ -240,17 +240,19 @@ class RunCauses:
         e, a = self.engine, self.engine.world.assets
         liq: Liquidations = lr.liquidations
         if len(liq):
-            market = self.market_node[liq.protocol, liq.collateral_asset]
-            feed = self.market_feed(liq.protocol, liq.collateral_asset)
-            self.log.add(r, "liquidation", self.feed_node[feed], market, liq.collateral_usd)
+            # Summed per (protocol, collateral) market first: a round liquidates thousands
+            # of loans in a few markets, and their feed and nodes are the market's.
+            shape = self.market_node.shape
+            key = liq.protocol * shape[1] + liq.collateral_asset
+            seized = np.bincount(key, liq.collateral_usd, self.market_node.size)
             sold = (liq.collateral_seized - liq.protocol_fee) * price[liq.collateral_asset]
-            self.log.add(
-                r,
-                "sell",
-                market,
-                self.root_node[a.root[liq.collateral_asset]],
-                np.where(liq.kind == 1, 0.0, sold),
-            )
+            sold = np.bincount(key, np.where(liq.kind == 1, 0.0, sold), self.market_node.size)
+            protocol, asset = np.divmod(np.flatnonzero((seized > 0) | (sold > 0)), shape[1])
+            market = self.market_node[protocol, asset]
+            feed = self.feed_node[self.market_feed(protocol, asset)]
+            at = protocol * shape[1] + asset
+            self.log.add(r, "liquidation", feed, market, seized[at])
+            self.log.add(r, "sell", market, self.root_node[a.root[asset]], sold[at])
         protos, assets_ = np.nonzero(inventory_before - inventory_after > 0)
         if len(protos):
             sold = (inventory_before - inventory_after)[protos, assets_] * price[assets_]
