@@ -92,6 +92,29 @@ def test_a_start_that_traded_the_other_way_gives_each_pool_its_own_answer(
             assert warm.fees[k, :n] == pytest.approx(alone.fees, rel=1e-6, abs=1e-6)
 
 
+def test_a_trade_without_sensitivity_is_the_same_trade_and_never_served_for_one() -> None:
+    balances = np.array([[1e6, 1.2e6, np.nan], [1e6, 1e6, 1e6], [5e5, 5e5, np.nan]])
+    prices = np.array([[1.0, 0.97, np.nan], [1.0, 0.99, 1.01], [1.0, 1.0, np.nan]])
+    amp, fee = np.array([30.0, 2000.0, 500.0]), np.array([0.0004, 0.0001, 0.0004])
+    full = StableswapArbitrage(balances, amp, fee).trade(prices)
+    assert np.abs(full.sensitivity[:2]).max() > 0  # the first two pools trade
+    pools = StableswapArbitrage(balances, amp, fee)
+    bare = pools.trade(prices, sensitivity=False)
+    for got, want in ((bare.balances, full.balances), (bare.fees, full.fees)):
+        assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(bare.gaps, full.gaps, equal_nan=True)
+    assert not bare.sensitivity.any()
+    # The same prices again, now with the sensitivity: computed, not the bare answer kept.
+    again = pools.trade(prices)
+    assert np.array_equal(again.sensitivity, full.sensitivity)
+    # One pool's prices moved: the rows kept from the last call have their sensitivity too.
+    moved = prices.copy()
+    moved[1, 1] = 0.985
+    merged = pools.trade(moved)
+    alone = StableswapArbitrage(balances, amp, fee).trade(moved)
+    assert np.array_equal(merged.sensitivity, alone.sensitivity)
+
+
 def test_many_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="two or more coins"):
         StableswapArbitrage([[1.0, np.nan]], [10.0], [0.0])

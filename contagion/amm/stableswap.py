@@ -191,13 +191,18 @@ class StableswapArbitrage:
         if not np.all((fee_ >= 0.0) & (fee_ < 1.0)):
             raise ValueError("fee must be in [0, 1)")
         self.pools = ArbitragePools(x0, amp_, fee_)
-        self._last: tuple[FloatArray, float, StableswapTrade] | None = None
+        self._last: tuple[FloatArray, float, bool, StableswapTrade] | None = None
 
     def __len__(self) -> int:
         return len(self.pools.n)
 
     def trade(
-        self, target_prices: ArrayLike, *, start: ArrayLike | None = None, near_edge: float = 0.0
+        self,
+        target_prices: ArrayLike,
+        *,
+        start: ArrayLike | None = None,
+        near_edge: float = 0.0,
+        sensitivity: bool = True,
     ) -> StableswapTrade:
         """Every pool arbitraged to ``target_prices`` (see :func:`stableswap_arbitrage`).
 
@@ -209,6 +214,9 @@ class StableswapArbitrage:
             Shape (pools, width): balances of an earlier answer per pool (NaN rows: none).
         near_edge
             As in :func:`stableswap_arbitrage`.
+        sensitivity
+            Whether to compute the sensitivity (zeros otherwise: a caller that needs only
+            the trade skips a linear solve per pool).
 
         Returns
         -------
@@ -232,25 +240,29 @@ class StableswapArbitrage:
             raise ValueError("start must have the balances' shape")
         log_price = np.log(np.where(has, prices, 1.0))
         log_price -= log_price.max(axis=1, keepdims=True)  # only ratios matter
-        # A pool whose prices are those of the last call has the last call's answer.
+        # A pool whose prices are those of the last call has the last call's answer (if
+        # that has the sensitivity when it is asked for).
         redo = np.ones(len(has), bool)
-        if self._last is not None and self._last[1] == near_edge:
-            redo = np.any(log_price != self._last[0], axis=1)
+        last = self._last
+        if last is not None and (last[1] != near_edge or (sensitivity and not last[2])):
+            last = None
+        if last is not None:
+            redo = np.any(log_price != last[0], axis=1)
             if not redo.any():
-                return self._last[2]
+                return last[3]
         rows = np.flatnonzero(redo)
         warm = None if previous is None else previous[rows]
-        found = arbitrage(self.pools.take(rows), log_price[rows], warm, near_edge)
-        if self._last is None or len(rows) == len(redo):
+        found = arbitrage(self.pools.take(rows), log_price[rows], warm, near_edge, sensitivity)
+        if last is None or len(rows) == len(redo):
             trade = StableswapTrade(*found)
         else:
-            last = self._last[2]
-            parts = (last.balances, last.fees, last.sensitivity, last.gaps)
+            kept = last[3]
+            parts = (kept.balances, kept.fees, kept.sensitivity, kept.gaps)
             merged = [old.copy() for old in parts]
             for into, new in zip(merged, found, strict=True):
                 into[rows] = new
             trade = StableswapTrade(*merged)
-        self._last = (log_price, near_edge, trade)
+        self._last = (log_price, near_edge, sensitivity, trade)
         return trade
 
 

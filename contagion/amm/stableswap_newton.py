@@ -373,10 +373,11 @@ def _sensitivity(
     lam: FloatArray,
     log_d: FloatArray,
     near_edge: float,
+    wanted: bool = True,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Balances, d balances / d log prices by the implicit-function theorem (the traded
-    coins held fixed; coins within ``near_edge`` of the band of trading counted as traded),
-    and the gaps log(marginal / market price) less their mean."""
+    coins held fixed; coins within ``near_edge`` of the band of trading counted as traded;
+    zero unless ``wanted``), and the gaps log(marginal / market price) less their mean."""
     has, h = pools.has, pools.h[:, None]
     gaps = pools.marginal(lam, log_d) - log_price
     near = side
@@ -389,7 +390,7 @@ def _sensitivity(
     count, width = lam.shape
     sensitivity = np.zeros((count, width, width))
     rows = np.flatnonzero(_any(near == 1, axis=1) & _any(near == -1, axis=1))
-    if len(rows):
+    if len(rows) and wanted:
         system = _System(pools.take(rows), log_price[rows], near[rows])
         lam_r, log_d_r = lam[rows], log_d[rows]
         _, ok, parts = system.residual(lam_r, log_d_r, system.level(lam_r, log_d_r))
@@ -441,8 +442,10 @@ def arbitrage(
     log_price: FloatArray,
     start: FloatArray | None = None,
     near_edge: float = 0.0,
+    sensitivity: bool = True,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Balances, fees, sensitivity and gaps of every pool arbitraged to ``log_price``.
+    """Balances, fees, sensitivity (zero unless asked for) and gaps of every pool
+    arbitraged to ``log_price``.
 
     Which coins trade is found by an active-set loop per pool: from the answer ``start``
     (balances for nearby prices, NaN rows for none) where it trades both ways (its coins
@@ -481,8 +484,8 @@ def arbitrage(
         if not ok.all():
             raise ArithmeticError("StableSwap arbitrage did not converge")
         side[rows], lam[rows], log_d[rows] = s, lam_c, d_c
-    x, sensitivity, gaps = _sensitivity(pools, log_price, side, lam, log_d, near_edge)
+    x, slopes, gaps = _sensitivity(pools, log_price, side, lam, log_d, near_edge, sensitivity)
     gamma = pools.gamma[:, None]
     fees = np.where(side < 0, (pools.x0 - x) * (1.0 - gamma) / gamma, 0.0)
     pad = np.where(has, 0.0, np.nan)
-    return x + pad, fees + pad, sensitivity, gaps + pad
+    return x + pad, fees + pad, slopes, gaps + pad

@@ -157,7 +157,12 @@ class _StableswapPools:
         log_p = np.where(has, y[self.roots] + self.log_rate, -np.inf)
         prices = np.exp(log_p - log_p.max(axis=1, keepdims=True))
         start = rnd.ss_start[self.index, : has.shape[1]]
-        trade = self.pools.trade(np.where(has, prices, 1.0), start=start, near_edge=near_edge)
+        trade = self.pools.trade(
+            np.where(has, prices, 1.0),
+            start=start,
+            near_edge=near_edge,
+            sensitivity=jac is not None,
+        )
         rnd.ss_start[self.index, : has.shape[1]] = trade.balances
         absorbed = np.where(has, trade.balances - self.balances, 0.0)
         units = absorbed * self.rate
