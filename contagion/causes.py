@@ -245,8 +245,8 @@ class RunCauses:
             shape = self.market_node.shape
             key = liq.protocol * shape[1] + liq.collateral_asset
             seized = np.bincount(key, liq.collateral_usd, self.market_node.size)
-            sold = (liq.collateral_seized - liq.protocol_fee) * price[liq.collateral_asset]
-            sold = np.bincount(key, np.where(liq.kind == 1, 0.0, sold), self.market_node.size)
+            each = (liq.collateral_seized - liq.protocol_fee) * price[liq.collateral_asset]
+            sold = np.bincount(key, np.where(liq.kind == 1, 0.0, each), self.market_node.size)
             protocol, asset = np.divmod(np.flatnonzero((seized > 0) | (sold > 0)), shape[1])
             market = self.market_node[protocol, asset]
             feed = self.feed_node[self.market_feed(protocol, asset)]
@@ -255,9 +255,9 @@ class RunCauses:
             self.log.add(r, "sell", market, self.root_node[a.root[asset]], sold[at])
         protos, assets_ = np.nonzero(inventory_before - inventory_after > 0)
         if len(protos):
-            sold = (inventory_before - inventory_after)[protos, assets_] * price[assets_]
+            sale = (inventory_before - inventory_after)[protos, assets_] * price[assets_]
             self.log.add(
-                r, "sell", self.market_node[protos, assets_], self.root_node[a.root[assets_]], sold
+                r, "sell", self.market_node[protos, assets_], self.root_node[a.root[assets_]], sale
             )
         prev = np.zeros_like(lr.bad_debt_by_asset) if bad_before is None else bad_before
         growth = np.maximum(lr.bad_debt_by_asset - prev, 0.0)

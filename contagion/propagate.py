@@ -358,7 +358,9 @@ class _Run:
 
         # 5. market clearing
         token_flow = lr.flow + dr.hedge_flow + pr.flow + ar.flows
-        root_flow = np.bincount(a.root, weights=token_flow * self.prices.rate, minlength=a.n_roots)
+        root_flow: FloatArray = np.bincount(
+            a.root, weights=token_flow * self.prices.rate, minlength=a.n_roots
+        ).astype(float)
         move = self._root_moves(self.schedule.move[r])
         self.ref = self.ref * (1.0 + move)
         self._backing_cover(ar.coverage, price)
@@ -416,7 +418,7 @@ class _Run:
         )
         busy = (
             len(lr.liquidations) > 0
-            or bool(self.lending.auction_tab.any())
+            or bool(len(self.lending.open_auctions(book)))
             or bool((self.lending.inventory > 0).any())
             or bool(np.abs(pr.flow).sum() > 0)
             or bool(np.abs(ar.flows).sum() > 0)
