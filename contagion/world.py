@@ -168,6 +168,12 @@ class LendingBook:
         keys, first = np.unique(key, return_index=True)
         return keys.astype(np.int64), first.astype(np.int64)
 
+    @cached_property
+    def feed_position(self) -> IntArray:
+        """The first position reading each oracle feed, in feed order."""
+        _, first = np.unique(self.feed, return_index=True)
+        return first.astype(np.int64)
+
     def position_of_market(self, protocol: IntArray, asset: IntArray) -> IntArray:
         """A position of each (protocol, asset) market (its parameters and oracle feed)."""
         keys, first = self.market_position
@@ -206,6 +212,11 @@ class LendingBook:
         coll_asset[self.loan[self.used]] = self.asset[self.used]
         debt_asset[self.loan[~self.used]] = self.asset[~self.used]
         return coll_asset, debt_asset
+
+    @cached_property
+    def cdp_loans(self) -> IntArray:
+        """The CDP vaults' loans (sorted): the only ones an auction can hold."""
+        return np.flatnonzero(self.loan_family == CDP).astype(np.int64)
 
     @cached_property
     def uncollateralised_aave_loans(self) -> IntArray:

@@ -169,8 +169,7 @@ class HealthScreen:
         """Take a full evaluation as the new reference; ``retired`` loans (whose health
         cannot change any more) are not evaluated until the next one."""
         if len(self._probe) == 0 and book.n_positions:
-            _, first = np.unique(book.feed, return_index=True)
-            self._probe = first.astype(np.int64)
+            self._probe = book.feed_position
         self._hf = hf.copy()
         # Selections ask for HF_ref <= 1 / factor with factor >= 1 - band: only those loans
         # need an order (in loan order among equals, as a stable sort of all would give).
