@@ -233,6 +233,7 @@ def test_health_screen_drops_loans_left_without_debt() -> None:
         # needed to be): the next round leaves them out.
         debt_free_before = np.flatnonzero(~owes)
     assert (screened.auction_tab > 0).any()  # auctions were open throughout
+    assert screened.open_auctions(book).tolist() == np.flatnonzero(screened.auction_tab).tolist()
 
 
 def test_loans_liquidated_to_their_last_collateral_are_written_off() -> None:

@@ -134,7 +134,7 @@ def lending_round(
     flow = np.zeros(n_assets)
     parts: list[Liquidations] = []
     unprofitable = over_capacity = 0
-    auctioned = np.flatnonzero(new.auction_tab > 0)
+    auctioned = new.open_auctions(book)
     opened = auctioned  # Auctions open after this round's barks.
     called = underwater.loans[:0]  # Loans given a liquidationCall.
     if len(liquidatable):

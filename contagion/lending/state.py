@@ -105,6 +105,12 @@ class LendingState:
         """A state with its own copies of every array (updated in place during a round)."""
         return LendingState(**{k: getattr(self, k).copy() for k in self.__dataclass_fields__})
 
+    def open_auctions(self, book: LendingBook) -> IntArray:
+        """Loans with an open auction (sorted), looked for among the CDP vaults only."""
+        vaults = book.cdp_loans
+        result: IntArray = vaults[self.auction_tab[vaults] > 0]
+        return result
+
     @classmethod
     def initial(cls, book: LendingBook, n_assets: int) -> LendingState:
         n_protocols = len(book.protocol_ids)
