@@ -429,6 +429,35 @@ def test_a_write_down_of_a_wrapper_is_arbitraged_through_its_pool() -> None:
     assert y / x / 0.9 == pytest.approx(1.0, abs=0.0006)
 
 
+def test_a_start_where_the_last_clearing_left_the_venues_still_sees_what_changed() -> None:
+    """From where a converged clearing left the venues the pools are inside their bands and
+    are not looked at before the solve; a write-down, a moved pinned price or another state
+    since then means they must be, and are, even where no flow reaches them."""
+    # Roots 0 and 1 are apart; asset 2 is a receipt token for root 0, pooled against it.
+    pools = ConstantProductPools(
+        tokens=np.array([[2, 0]]), reserves=np.array([[1e6, 1e6]]), fee=np.array([0.0005])
+    )
+    venues = Venues(
+        root=np.array([0, 1, 0, 2]), depth_usd=np.array([1e8, 1e8, INF]), constant_product=pools
+    )
+    ref, rate = np.ones(3), np.ones(4)
+    first = clear(venues, MarketState.initial(venues, ref), [-1e5, -1e5, 0.0], ref, rate)
+    assert first.converged and first.active[:2].all()
+    assert first.settled(venues, first.state, ref, rate)
+    assert not first.settled(venues, dataclasses.replace(first.state), ref, rate)
+    assert not first.settled(venues, first.state, np.array([1.0, 1.0, 1.01]), rate)
+    written = np.array([1.0, 1.0, 0.9, 1.0])
+    assert not first.settled(venues, first.state, ref, written)
+    # Flow reaches root 1 only; the written-down receipt token's pool is arbitraged too.
+    after = clear(venues, first.state, [0.0, -1e5, 0.0], ref, written, previous=first)
+    x, y = after.state.cp_reserves[0]
+    assert after.converged and after.active[:2].all()
+    assert y / x / 0.9 == pytest.approx(1.0, abs=0.0006)
+    # Nothing changed and nothing flows: nothing moves, from the short cut as from scratch.
+    still = clear(venues, first.state, [0.0, 0.0, 0.0], ref, rate, previous=first)
+    assert not still.active.any() and still.state.same_as(first.state)
+
+
 def test_flow_nothing_can_absorb_is_reported_not_hidden() -> None:
     venues = Venues(root=np.array([0]), depth_usd=np.array([0.0]))
     state = MarketState.initial(venues, [10.0])

@@ -255,18 +255,8 @@ class ExcessDemand:
         """
         v, m = self.v, len(self.roots)
         p = np.exp(y)
-        excess = self.flow.copy()
-        gross = np.abs(self.flow)
+        excess, gross, potential, ext, slope = self._markets(y, p)
         jac = np.zeros((m, m)) if jacobian else None
-        potential = -float(self.flow @ (p - self.price_start))
-        # External markets: units walked along the impact curve since the start.
-        lm = np.log(self.ref) - y
-        units, slope = units_to_impact(lm, self.ref, self.depth)
-        ext = np.where(self.pinned, 0.0, units - self.units0)
-        excess += ext
-        gross += np.abs(units) + np.abs(self.units0)  # the difference rounds at their size
-        walk = walk_value(lm, self.l0, self.ref, self.depth)
-        potential += float(np.where(self.pinned, 0.0, walk).sum())
         if jac is not None:
             jac[np.arange(m), np.arange(m)] -= slope[self.roots]
         token_price = p[v.root] * self.rate
@@ -292,6 +282,24 @@ class ExcessDemand:
             slope, slack, cp, cl, ss[:3], np.zeros(len(v.psm)), np.zeros(len(v.psm)),
         )  # fmt: skip
         return self.with_modules(pools, gem_in)
+
+    def _markets(
+        self, y: FloatArray, p: FloatArray
+    ) -> tuple[FloatArray, FloatArray, float, FloatArray, FloatArray]:
+        """The flow and the external markets at log prices y (prices p): excess, gross,
+        potential, the units the markets took and their slopes."""
+        excess = self.flow.copy()
+        gross = np.abs(self.flow)
+        potential = -float(self.flow @ (p - self.price_start))
+        # External markets: units walked along the impact curve since the start.
+        lm = np.log(self.ref) - y
+        units, slope = units_to_impact(lm, self.ref, self.depth)
+        ext = np.where(self.pinned, 0.0, units - self.units0)
+        excess += ext
+        gross += np.abs(units) + np.abs(self.units0)  # the difference rounds at their size
+        walk = walk_value(lm, self.l0, self.ref, self.depth)
+        potential += float(np.where(self.pinned, 0.0, walk).sum())
+        return excess, gross, potential, ext, slope
 
     def with_modules(self, point: Evaluation, gem_in: FloatArray) -> Evaluation:
         """``point`` with the modules trading ``gem_in`` instead of what it has them trade.
@@ -403,15 +411,23 @@ class ExcessDemand:
         floor = 1e-12 * (1.0 + np.abs(self.flow) * np.exp(point.y))
         return np.maximum(usd, floor)[self.roots]
 
-    def seeds(self) -> tuple[NDArray[np.bool_], Evaluation]:
+    def seeds(self, *, settled: bool = False) -> tuple[NDArray[np.bool_], Evaluation]:
         """Roots that must move: flow, a moved market, a pool or module out of its band; and
         the evaluation at the start prices (every venue, modules traded to their bands)
-        that found the out-of-band ones."""
+        that found the out-of-band ones.
+
+        ``settled``: the start is where a converged clearing left these venues, at these
+        prices and rates, so every pool is inside its band (to the arbitrage's rounding):
+        the pools trade nothing at the start and are not evaluated; the evaluation has the
+        flow, the external markets and the modules, and no pool trades."""
         st, psm = self.state, self.v.psm
-        self.select(~self.pinned)
         ratio = np.exp(self.psm_log_ratio(self.y_start))
         gem_in = psm_trade_to_price(st.psm_gem, st.psm_headroom, ratio, psm.tin, psm.tout)
-        point = self.evaluate(self.y_start, gem_in, jacobian=False)
+        if settled:
+            point = self.with_modules(self._untraded(self.y_start), gem_in)
+        else:
+            self.select(~self.pinned)
+            point = self.evaluate(self.y_start, gem_in, jacobian=False)
         moved = np.abs(np.log(self.ref) - self.y_start - self.l0) > SEED_TOL
         seeds = (
             (self.flow != 0)
@@ -419,3 +435,17 @@ class ExcessDemand:
             | (np.abs(point.excess) > SEED_TOL * (1.0 + point.gross))
         ) & ~self.pinned
         return seeds, point
+
+    def _untraded(self, y: FloatArray) -> Evaluation:
+        """The flow and the external markets at y with every pool left as it is."""
+        v = self.v
+        excess, gross, potential, ext, slope = self._markets(y, np.exp(y))
+        none = np.zeros((0, 2))
+        still = PoolMove(none, none, none, none, np.zeros(0), np.zeros(0))
+        width = v.stableswap.balances.shape[1]
+        ss = (np.zeros((0, width)), np.zeros((0, width)), np.zeros((0, width)))
+        return Evaluation(
+            y, excess, gross, np.zeros((0, 0)), potential, ext, slope,
+            np.full(self.n, np.inf), (none, still), (none, still), ss,
+            np.zeros(len(v.psm)), np.zeros(len(v.psm)),
+        )  # fmt: skip

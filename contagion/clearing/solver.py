@@ -81,6 +81,8 @@ class Clearing:
     iterations, converged, residual
         Newton iterations, whether the residual met the tolerance, and the largest
         remaining excess over roots, USD.
+    ref_price, rate
+        The reference prices and rates it cleared with.
     """
 
     state: MarketState
@@ -100,6 +102,23 @@ class Clearing:
     iterations: int
     converged: bool
     residual: float
+    ref_price: FloatArray
+    rate: FloatArray
+
+    def settled(
+        self, venues: Venues, state: MarketState, ref_price: FloatArray, rate: FloatArray
+    ) -> bool:
+        """Whether ``state`` is where this clearing left the venues, with every pool inside
+        its band at the prices it starts from: it converged, this is its state, and the
+        rates and the pinned roots' prices are those it cleared with (the pools' prices
+        are then their own at the end of it)."""
+        pinned = venues.pinned
+        return (
+            self.converged
+            and state is self.state
+            and np.array_equal(rate, self.rate)
+            and np.array_equal(ref_price[pinned], self.ref_price[pinned])
+        )
 
 
 @dataclass(frozen=True)
@@ -193,7 +212,9 @@ def clear(
         method takes it), from which Newton's method starts with little damping: in a
         cascade one round's flow looks much like the last, and the solve needs one or two
         steps instead of a dozen. The answer is the same either way (the minimum of a
-        convex potential, to ``tol``); only the path to it changes.
+        convex potential, to ``tol``); only the path to it changes. When ``state`` is where
+        it left the venues (:meth:`Clearing.settled`), the pools are inside their bands at
+        the start and the search for the unknowns does not evaluate them.
 
     Returns
     -------
@@ -222,10 +243,14 @@ def clear(
     if not (np.all(np.isfinite(flow_)) and np.all(ref_ > 0) and np.all(rate_ > 0)):
         raise ValueError("flows must be finite, reference prices and rates positive")
     rnd = ExcessDemand(venues, state, flow_, ref_, rate_)
-    seeded = np.zeros(int(venues.component.max(initial=-1)) + 2, bool)
-    seeds, at_start = rnd.seeds()
-    seeded[venues.component[seeds] + 1] = True
-    active = seeded[venues.component + 1] & ~venues.pinned
+    # Started where the last clearing left the venues, the pools need no look at the start;
+    # the short cut is taken when the last round's secant gives the start (the cold start
+    # reads the pools' trades there).
+    settled = previous is not None and previous.settled(venues, state, ref_, rate_)
+    active, at_start = _unknowns(rnd, settled=settled)
+    chord = _chord(previous, active)
+    if settled and chord is None:
+        active, at_start = _unknowns(rnd)
     rnd.select(active)
     modules = ModuleStates(rnd)
     if not active.any():
@@ -240,7 +265,7 @@ def clear(
     y, predicted = rnd.start(
         modules.place(rnd.y_start[rnd.roots[free]], free),
         start_flows,
-        chord=_chord(previous, active),
+        chord=chord,
         at_start=at_start,
     )
     iterations = 0
@@ -274,6 +299,16 @@ def clear(
             result=result,
         )
     return result
+
+
+def _unknowns(rnd: ExcessDemand, *, settled: bool = False) -> tuple[NDArray[np.bool_], Evaluation]:
+    """The roots to solve for, every root linked to a seed (:meth:`ExcessDemand.seeds`),
+    and the evaluation at the start."""
+    v = rnd.v
+    seeded = np.zeros(int(v.component.max(initial=-1)) + 2, bool)
+    seeds, at_start = rnd.seeds(settled=settled)
+    seeded[v.component[seeds] + 1] = True
+    return seeded[v.component + 1] & ~v.pinned, at_start
 
 
 def _secant(jacobian: FloatArray, move: FloatArray, start_excess: FloatArray) -> FloatArray:
@@ -383,4 +418,6 @@ def _result(
         iterations=iterations,
         converged=converged,
         residual=residual,
+        ref_price=rnd.ref,
+        rate=rnd.rate,
     )
