@@ -214,9 +214,12 @@ class LendingBook:
         return coll_asset, debt_asset
 
     @cached_property
-    def cdp_loans(self) -> IntArray:
-        """The CDP vaults' loans (sorted): the only ones an auction can hold."""
-        return np.flatnonzero(self.loan_family == CDP).astype(np.int64)
+    def cdp_loan_runs(self) -> tuple[tuple[int, int], ...]:
+        """The CDP vaults' loans, the only ones an auction can hold, as runs of consecutive
+        loans ``(start, stop)`` (loans are grouped by protocol: one run per CDP protocol)."""
+        edges = np.diff(np.concatenate([[0], (self.loan_family == CDP).astype(np.int8), [0]]))
+        starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        return tuple(zip(starts.tolist(), stops.tolist(), strict=True))
 
     @cached_property
     def uncollateralised_aave_loans(self) -> IntArray:

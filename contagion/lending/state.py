@@ -107,8 +107,11 @@ class LendingState:
 
     def open_auctions(self, book: LendingBook) -> IntArray:
         """Loans with an open auction (sorted), looked for among the CDP vaults only."""
-        vaults = book.cdp_loans
-        result: IntArray = vaults[self.auction_tab[vaults] > 0]
+        found = [
+            np.flatnonzero(self.auction_tab[start:stop] > 0) + start
+            for start, stop in book.cdp_loan_runs
+        ]
+        result: IntArray = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
         return result
 
     @classmethod
