@@ -26,7 +26,7 @@ Channels, in the order a cascade usually meets them:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -80,6 +80,15 @@ class NodeIndex:
         return np.array([self.id(n) for n in names], dtype=np.int64)
 
 
+def _spread(values: NDArray[Any], shape: tuple[int, ...]) -> NDArray[Any]:
+    """``values`` broadcast to ``shape`` (a scalar filled in: cheaper than a broadcast)."""
+    if values.shape == shape:
+        return values
+    if values.ndim == 0:
+        return np.full(shape, values, dtype=values.dtype)
+    return np.broadcast_to(values, shape)
+
+
 @dataclass
 class CauseLog:
     """Accumulates cause records of a run."""
@@ -95,11 +104,14 @@ class CauseLog:
         self, round_: int, channel: str, src: ArrayLike, dst: ArrayLike, usd: ArrayLike
     ) -> None:
         """Record edges ``src[i] -> dst[i]`` worth ``usd[i]`` (non-positive weights dropped)."""
+        u = np.asarray(usd, dtype=float)
+        if not (u > 0).any():
+            return  # most calls of a quiet round: nothing to record
         s = np.asarray(src, dtype=np.int64)
         d = np.asarray(dst, dtype=np.int64)
-        u = np.asarray(usd, dtype=float)
         if not s.shape == d.shape == u.shape:
-            s, d, u = np.broadcast_arrays(s, d, u)
+            shape = np.broadcast_shapes(s.shape, d.shape, u.shape)
+            s, d, u = (_spread(a, shape) for a in (s, d, u))
         keep = (u > 0) & np.isfinite(u) & (s >= 0) & (d >= 0)
         if not keep.any():
             return
