@@ -216,8 +216,10 @@ class RunCauses:
             return
         fb = e.feeds
         a = e.world.assets
-        composite = np.zeros(len(fb), dtype=bool)
-        composite[fb.composite_order] = True
+        # Per feed, its row in the composites' evaluation order (-1: not a composite).
+        row = np.full(len(fb), -1, dtype=np.int64)
+        row[fb.composite_order] = np.arange(len(fb.composite_order))
+        composite = row >= 0
         plain = moved[~composite[moved]]
         # A market feed moves with its asset's market; an exchange-rate feed with the token
         # itself (a receipt written down), which is the node the write-down reached.
@@ -226,17 +228,15 @@ class RunCauses:
             rate_feed, self.asset_node[fb.base[plain]], self.root_node[a.root[fb.base[plain]]]
         )
         self.log.add(r, "oracle", src, self.feed_node[plain], usd[plain])
-        position = {int(f): j for j, f in enumerate(fb.composite_order)}
-        for f in moved[composite[moved]]:
-            j = position[int(f)]
-            sources = fb.source_indices[fb.source_indptr[j] : fb.source_indptr[j + 1]]
-            self.log.add(
-                r,
-                "oracle",
-                self.feed_node[sources],
-                self.feed_node[f],
-                usd[f] / max(len(sources), 1),
-            )
+        # A composite from each of its sources, its move shared equally among them.
+        made = moved[composite[moved]]
+        first, count = fb.source_indptr[row[made]], np.diff(fb.source_indptr)[row[made]]
+        edge = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        sources = fb.source_indices[np.repeat(first, count) + edge]
+        share = np.repeat(usd[made] / np.maximum(count, 1), count)
+        self.log.add(
+            r, "oracle", self.feed_node[sources], self.feed_node[np.repeat(made, count)], share
+        )
 
     def lending(
         self,
