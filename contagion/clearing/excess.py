@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from contagion.amm.psm import psm_dai_out, psm_trade_to_price
 from contagion.amm.stableswap import StableswapArbitrage
 from contagion.clearing.arbitrage import PoolMove, concentrated_move, constant_product_move
-from contagion.clearing.external import impact, impact_for_units, units_to_impact, walk_value
+from contagion.clearing.external import ImpactCurves, impact, impact_for_units
 from contagion.clearing.venues import MarketState, Venues
 
 __all__ = ["SEED_TOL", "Evaluation", "ExcessDemand"]
@@ -197,7 +197,8 @@ class ExcessDemand:
         self.depth = np.where(np.isfinite(depth) & (depth > 0), depth, 0.0)
         self.pinned = venues.pinned
         self.l0 = impact(state.external_sold_usd * (1.0 - venues.resilience), self.depth)
-        self.units0, _ = units_to_impact(self.l0, ref, self.depth)
+        self.curves = ImpactCurves(ref, self.depth, self.l0)
+        self.units0 = self.curves.units0
         self.y_start = np.where(self.pinned, np.log(ref), np.log(state.root_price))
         self.price_start = np.exp(self.y_start)
         # Each StableSwap pool's last answer this round: the next solve starts there.
@@ -293,11 +294,11 @@ class ExcessDemand:
         potential = -float(self.flow @ (p - self.price_start))
         # External markets: units walked along the impact curve since the start.
         lm = np.log(self.ref) - y
-        units, slope = units_to_impact(lm, self.ref, self.depth)
+        units, slope = self.curves.units(lm)
         ext = np.where(self.pinned, 0.0, units - self.units0)
         excess += ext
         gross += np.abs(units) + np.abs(self.units0)  # the difference rounds at their size
-        walk = walk_value(lm, self.l0, self.ref, self.depth)
+        walk = self.curves.walk(lm)
         potential += float(np.where(self.pinned, 0.0, walk).sum())
         return excess, gross, potential, ext, slope
 

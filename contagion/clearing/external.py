@@ -42,6 +42,7 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "IMPACT_AT_DEPTH",
+    "ImpactCurves",
     "impact",
     "impact_for_units",
     "sold_for_impact",
@@ -112,8 +113,21 @@ def units_to_impact(
     lm, ref, d = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (log_move, ref_price, depth_usd))
     )
-    has = d > 0
-    coeff = np.where(has, 2.0 * np.where(has, d, 0.0) / (ref * IMPACT_AT_DEPTH**2), 0.0)
+    return _units(lm, _coefficient(ref, d))
+
+
+def _coefficient(ref: NDArray[np.float64], depth: NDArray[np.float64]) -> NDArray[np.float64]:
+    """c = 2D / (ref·0.02²) where there is a market, else 0."""
+    has = depth > 0
+    result: NDArray[np.float64] = np.where(
+        has, 2.0 * np.where(has, depth, 0.0) / (ref * IMPACT_AT_DEPTH**2), 0.0
+    )
+    return result
+
+
+def _units(
+    lm: NDArray[np.float64], coeff: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     # g(L) = L·eᴸ - expm1(L) ≈ L²/2 + L³/3 + L⁴/8 + L⁵/30: the closed form cancels badly
     # for small L, where the series is exact to double precision.
     small = np.abs(lm) < _SERIES_BELOW
@@ -173,16 +187,52 @@ def walk_value(
     lm, l0, ref, d = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (log_move, start, ref_price, depth_usd))
     )
-    has = d > 0
-    coeff = np.where(has, 2.0 * np.where(has, d, 0.0) / (ref * IMPACT_AT_DEPTH**2), 0.0)
+    return ImpactCurves(ref, d, l0).walk(lm)
 
-    def signed_h(x: NDArray[np.float64]) -> NDArray[np.float64]:
-        # Series below 1e-3 (L³/6 - L⁴/24 + L⁵/120 - L⁶/720), where the closed form cancels.
-        series = x**3 * (1.0 / 6.0 - x * (1.0 / 24.0 - x * (1.0 / 120.0 - x / 720.0)))
-        closed = 0.5 * x * x - x - np.expm1(-x)
-        return np.asarray(np.sign(x) * np.where(np.abs(x) < _SERIES_BELOW, series, closed))
 
-    units0, _ = units_to_impact(l0, ref, d)
-    value = ref * (coeff * (signed_h(lm) - signed_h(l0)) - units0 * (np.exp(-l0) - np.exp(-lm)))
-    result: NDArray[np.float64] = np.where(has, value, 0.0)
-    return result
+def _signed_h(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """sign(L)·h(L), h(L) = L²/2 - L + 1 - e⁻ᴸ."""
+    # Series below 1e-3 (L³/6 - L⁴/24 + L⁵/120 - L⁶/720), where the closed form cancels.
+    series = x**3 * (1.0 / 6.0 - x * (1.0 / 24.0 - x * (1.0 / 120.0 - x / 720.0)))
+    closed = 0.5 * x * x - x - np.expm1(-x)
+    return np.asarray(np.sign(x) * np.where(np.abs(x) < _SERIES_BELOW, series, closed))
+
+
+class ImpactCurves:
+    """The external markets of one round, walked from the impact ``start`` they begin it at:
+    :func:`units_to_impact` and :func:`walk_value` with what depends only on the round
+    computed once (a round's solve evaluates them many times).
+
+    >>> curves = ImpactCurves(np.array([2000.0]), np.array([1e6]), np.array([0.01]))
+    >>> units, _ = curves.units(np.array([0.03]))
+    >>> bool(units[0] == units_to_impact(0.03, 2000.0, 1e6)[0])
+    True
+    >>> bool(curves.walk(np.array([0.03]))[0] == walk_value(0.03, 0.01, 2000.0, 1e6))
+    True
+    """
+
+    def __init__(
+        self, ref_price: NDArray[np.float64], depth_usd: NDArray[np.float64], start: ArrayLike
+    ) -> None:
+        self.ref = ref_price
+        self.has = depth_usd > 0
+        self.coeff = _coefficient(ref_price, depth_usd)
+        self.start = np.asarray(start, dtype=float)
+        self.units0 = _units(self.start, self.coeff)[0]
+        self._h0 = _signed_h(self.start)
+        self._e0 = np.exp(-self.start)
+
+    def units(
+        self, log_move: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Units sold from no impact to L and d(units)/dL (:func:`units_to_impact`)."""
+        return _units(log_move, self.coeff)
+
+    def walk(self, log_move: NDArray[np.float64]) -> NDArray[np.float64]:
+        """ψ of the walk from the start to L (:func:`walk_value`)."""
+        h = _signed_h(log_move)
+        value = self.ref * (
+            self.coeff * (h - self._h0) - self.units0 * (self._e0 - np.exp(-log_move))
+        )
+        result: NDArray[np.float64] = np.where(self.has, value, 0.0)
+        return result
