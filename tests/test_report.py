@@ -34,8 +34,8 @@ from contagion.report import (
     scaled_scenario,
     write_report,
 )
+from contagion.report.document import format_value
 from contagion.report.markdown import md_text
-from contagion.report.model import format_value
 from contagion.report.pathgraph import path_graph_svg
 from contagion.scenario import PriceShock, Scenario
 

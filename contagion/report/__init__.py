@@ -27,24 +27,26 @@ from pathlib import Path
 
 from contagion._atomic import atomic_file
 from contagion.exceptions import ContagionError
-from contagion.report.html import render_html
-from contagion.report.json import render_json
-from contagion.report.markdown import render_markdown
-from contagion.report.model import (
+from contagion.report.build import (
     DEFAULT_MITIGATIONS,
     DEFAULT_SCENARIO,
     DEFAULT_SCORE_COMPONENTS,
     DEFAULT_STRESS_MOVES,
+    build_report,
+    collect,
+    scaled_scenario,
+)
+from contagion.report.document import (
     Figure,
     Report,
     ReportContext,
     ReportTable,
     Section,
     SectionBuilder,
-    build_report,
-    collect,
-    scaled_scenario,
 )
+from contagion.report.html import render_html
+from contagion.report.json import render_json
+from contagion.report.markdown import render_markdown
 from contagion.report.sections import DEFAULT_SECTIONS
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Report charts drawn with matplotlib and rendered to inline SVG.
 
-Each function returns one :class:`~contagion.report.model.Figure` whose ``svg`` is a bare
+Each function returns one :class:`~contagion.report.document.Figure` whose ``svg`` is a bare
 ``<svg>`` element (no XML prolog, no metadata) ready to be placed in an HTML page: text stays
 text (``svg.fonttype = 'none'``), so labels are searchable and scale with the page, and every
 element id is salted with the chart's own key so that many charts can share one document.
@@ -26,7 +26,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from numpy.typing import ArrayLike
 
-from contagion.report.model import Figure, format_value
+from contagion.report.document import Figure, format_value
 
 __all__ = [
     "PALETTE",

@@ -17,7 +17,7 @@ from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from string import Template
 
-from contagion.report.model import Figure, Report, ReportTable, Section, format_value
+from contagion.report.document import Figure, Report, ReportTable, Section, format_value
 
 __all__ = ["render_html"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from contagion.report.model import Report
+from contagion.report.document import Report
 
 __all__ = ["render_json"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 
-from contagion.report.model import Report, ReportTable, Section, format_value
+from contagion.report.document import Report, ReportTable, Section, format_value
 
 __all__ = ["md_text", "render_markdown"]
 

@@ -22,7 +22,7 @@ from typing import Protocol
 import networkx as nx
 
 from contagion.causes import CHANNELS
-from contagion.report.model import Figure, format_value
+from contagion.report.document import Figure, format_value
 
 __all__ = ["CHANNEL_COLORS", "PathLike", "path_graph_svg"]
 

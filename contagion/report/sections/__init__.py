@@ -1,7 +1,7 @@
 """The sections of a report, one builder each, and the default list of them.
 
-A builder takes the :class:`~contagion.report.model.ReportContext` and returns a
-:class:`~contagion.report.model.Section` (or None to leave it out). To add a section, write a
+A builder takes the :class:`~contagion.report.document.ReportContext` and returns a
+:class:`~contagion.report.document.Section` (or None to leave it out). To add a section, write a
 builder and pass ``(*DEFAULT_SECTIONS, builder)`` to :func:`~contagion.report.build_report`.
 Builders read the runs already made by :func:`~contagion.report.collect`; the only work they
 do themselves is cheap (a DuckDB query, a GEX grid, charts).
@@ -9,7 +9,7 @@ do themselves is cheap (a DuckDB query, a GEX grid, charts).
 
 from __future__ import annotations
 
-from contagion.report.model import SectionBuilder
+from contagion.report.document import SectionBuilder
 from contagion.report.sections.exposure import dependency_section, gex_section, ladder_section
 from contagion.report.sections.run import (
     losses_section,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from contagion.report.model import (
+from contagion.report.document import (
     ColumnKind,
     ReportContext,
     ReportTable,

@@ -7,7 +7,7 @@ import pandas as pd
 
 from contagion.dealers import gamma_flip, gex_profile
 from contagion.report.charts import bar_chart, gex_chart, ladder_chart
-from contagion.report.model import (
+from contagion.report.document import (
     ReportContext,
     ReportTable,
     Section,

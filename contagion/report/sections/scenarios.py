@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from contagion.report.charts import bar_chart, line_chart
-from contagion.report.model import (
+from contagion.report.document import (
     Figure,
     ReportContext,
     ReportTable,
