@@ -28,11 +28,12 @@ IntArray = NDArray[np.int64]
 
 KIND = {kind: code for code, kind in enumerate(FEED_KINDS)}
 """Integer code of each feed kind (``FeedBook.kind`` holds these)."""
-_TWAP, _COMPOSITE, _FIXED, _DELAYED = (
-    KIND["twap"],
-    KIND["composite"],
+_CHAINLINK, _TWAP, _COMPOSITE = KIND["chainlink"], KIND["twap"], KIND["composite"]
+_FIXED, _MARKET, _DELAYED, _RATE = (
     KIND["fixed"],
+    KIND["market"],
     KIND["delayed"],
+    KIND["exchange-rate"],
 )
 
 

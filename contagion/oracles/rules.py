@@ -51,7 +51,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from contagion.oracles.feeds import KIND, FeedBook
+from contagion.oracles.feeds import (
+    _CHAINLINK,
+    _DELAYED,
+    _FIXED,
+    _MARKET,
+    _RATE,
+    _TWAP,
+    FeedBook,
+)
 
 __all__ = [
     "OVERRIDE_MODES",
@@ -66,14 +74,6 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
-
-_CHAINLINK, _TWAP, _COMPOSITE = KIND["chainlink"], KIND["twap"], KIND["composite"]
-_FIXED, _MARKET, _DELAYED, _RATE = (
-    KIND["fixed"],
-    KIND["market"],
-    KIND["delayed"],
-    KIND["exchange-rate"],
-)
 
 OVERRIDE_MODES = ("none", "frozen", "stale", "manipulated")
 """Override modes in the order of their integer codes (``FeedOverrides.mode``)."""
