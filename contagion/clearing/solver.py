@@ -244,12 +244,12 @@ def clear(
         raise ValueError("flows must be finite, reference prices and rates positive")
     rnd = ExcessDemand(venues, state, flow_, ref_, rate_)
     # Started where the last clearing left the venues, the pools need no look at the start;
-    # the short cut is taken when the last round's secant gives the start (the cold start
-    # reads the pools' trades there).
+    # the short cut stands when nothing moves or the last round's secant gives the start
+    # (the cold start reads the pools' trades there).
     settled = previous is not None and previous.settled(venues, state, ref_, rate_)
     active, at_start = _unknowns(rnd, settled=settled)
     chord = _chord(previous, active)
-    if settled and chord is None:
+    if settled and active.any() and chord is None:
         active, at_start = _unknowns(rnd)
     rnd.select(active)
     modules = ModuleStates(rnd)
