@@ -182,6 +182,9 @@ class RunCauses:
         self.root_node = n.ids([f"asset:{a.ids[i]}" for i in a.root_assets])
         self.asset_node = n.ids([f"asset:{x}" for x in a.ids])
         self.feed_node = n.ids([f"feed:{f}" for f in e.feeds.feed_ids])
+        # Per feed, its row in the composites' evaluation order (-1: not a composite).
+        self.composite_row = np.full(len(e.feeds), -1, dtype=np.int64)
+        self.composite_row[e.feeds.composite_order] = np.arange(len(e.feeds.composite_order))
         protocols = e.world.lending.protocol_ids
         self.protocol_node = n.ids([f"protocol:{p}" for p in protocols])
         self.market_node = np.array(
@@ -216,9 +219,7 @@ class RunCauses:
             return
         fb = e.feeds
         a = e.world.assets
-        # Per feed, its row in the composites' evaluation order (-1: not a composite).
-        row = np.full(len(fb), -1, dtype=np.int64)
-        row[fb.composite_order] = np.arange(len(fb.composite_order))
+        row = self.composite_row
         composite = row >= 0
         plain = moved[~composite[moved]]
         # A market feed moves with its asset's market; an exchange-rate feed with the token
