@@ -358,9 +358,10 @@ class _Run:
 
         # 5. market clearing
         token_flow = lr.flow + dr.hedge_flow + pr.flow + ar.flows
-        root_flow: FloatArray = np.bincount(
-            a.root, weights=token_flow * self.prices.rate, minlength=a.n_roots
-        ).astype(float)
+        root_flow: FloatArray = np.asarray(
+            np.bincount(a.root, weights=token_flow * self.prices.rate, minlength=a.n_roots),
+            dtype=float,
+        )
         move = self._root_moves(self.schedule.move[r])
         self.ref = self.ref * (1.0 + move)
         self._backing_cover(ar.coverage, price)
