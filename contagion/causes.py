@@ -20,6 +20,8 @@ Channels, in the order a cascade usually meets them:
 ``perp_liquidation``      venue -> asset: force-closed perpetual longs sold (USD)
 ``redemption``            asset -> asset: algorithmic coin redeemed, governance token sold (USD)
 ``run``                   asset -> asset: holders selling the coin as backing cover falls (USD)
+``peg``                   asset -> asset: a staking token's market carried by its underlying's
+                          move (USD of lending collateral moved, as for ``shock``)
 ========================  ====================================================================
 """
 
@@ -56,6 +58,7 @@ CHANNELS = (
     "perp_liquidation",
     "redemption",
     "run",
+    "peg",
 )
 _CHANNEL = {name: i for i, name in enumerate(CHANNELS)}
 
@@ -345,6 +348,13 @@ class RunCauses:
                 ar.run_sell * price[book.coin],
             )
         self._absorption(r, cleared, price)
+
+    def peg(
+        self, r: int, underlying: NDArray[np.int64], root: NDArray[np.int64], move: FloatArray
+    ) -> None:
+        """Staking-token roots whose markets followed their underlying's move (log size)."""
+        usd = move * self.engine.root_exposure_usd[root]
+        self.log.add(r, "peg", self.root_node[underlying], self.root_node[root], usd)
 
     def _absorption(self, r: int, cleared: Clearing, price: FloatArray) -> None:
         e, a = self.engine, self.engine.world.assets

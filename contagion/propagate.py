@@ -209,6 +209,9 @@ class _Run:
         self.protocol_writedown = np.ones(len(engine.receipt_asset))
         self.paused_until = -1
         self.cover = np.ones(engine.world.assets.n_roots)
+        # Per staking-token root, its underlying's price over that one's anchor (1 elsewhere).
+        self.follow = np.ones(engine.world.assets.n_roots)
+        self.last_anchor: FloatArray | None = None
         self.clock = 0.0
         self.skip_to = 0.0
         self.recorder = RunCauses(engine)
@@ -366,7 +369,7 @@ class _Run:
         self.ref = self.ref * (1.0 + move)
         self._backing_cover(ar.coverage, price)
         old_root = self.prices.root
-        ref = self.ref * self.cover
+        ref = self._anchors(r)
         cleared = (
             None
             if self.quiet is None
@@ -484,6 +487,32 @@ class _Run:
         follows = (parent >= 0) & (move == 0)
         move[follows] = move[parent[follows]]
         return move
+
+    def _anchors(self, r: int) -> FloatArray:
+        """The prices the outside markets are anchored to this round.
+
+        A root's reference (its exogenous moves), times its backing cover; a staking token's
+        market (stETH, cbETH, rETH) is further carried along by its underlying's move away
+        from its own anchor. Those markets trade mostly against ETH (Uniswap v3, Balancer
+        and Curve pools against WETH, ``docs/sample-world.md``): when liquidation sales push
+        ETH below its reference, arbitrage between the ETH-quoted venues and the rest takes
+        the staking token with it, keeping its ratio to ETH; the token's own flows then move
+        it from there (its discount). The underlying's move is read at the start of the
+        round, where the last clearing left it, so the token follows one round later.
+        """
+        anchor = self.ref * self.cover
+        parent = self.engine.root_parent
+        child = np.flatnonzero(parent >= 0)
+        if len(child) and self.last_anchor is not None:
+            under = parent[child]
+            follow = self.prices.root[under] / self.last_anchor[under]
+            before = self.follow[child]
+            moved = follow != before
+            self.recorder.peg(r, under[moved], child[moved], np.abs(np.log(follow / before))[moved])
+            self.follow[child] = follow
+        anchor *= self.follow
+        self.last_anchor = anchor
+        return anchor
 
     def _iv_mean(self) -> FloatArray:
         book = self.engine.options

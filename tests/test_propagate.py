@@ -195,6 +195,45 @@ def test_usdc_depeg_reaches_dai_through_the_psm() -> None:
     assert psm["usd"].sum() > 0
 
 
+def _ratio_change(result: PropagationResult, token: str, underlying: str) -> float:
+    e = engine()
+    return (1.0 + result.price_change(_asset(e, token))) / (
+        1.0 + result.price_change(_asset(e, underlying))
+    ) - 1.0
+
+
+def test_staking_tokens_follow_eth_when_liquidation_sales_push_it_down() -> None:
+    result = run(Scenario(name="crash", shocks=(PriceShock("ETH", -0.3),)))
+    eth = result.price_change(_asset(engine(), "ETH"))
+    assert eth < -0.32  # sales took ETH below the shock
+    # cbETH and rETH have no pool with ETH in the world: only their outside markets, which
+    # trade against ETH, carry them along (without that they stayed at -30 %).
+    for token in ("cbETH", "rETH"):
+        assert abs(_ratio_change(result, token, "ETH")) < 0.005, token
+    # stETH keeps its Curve pool with ETH and a discount of its own from wstETH sales, but
+    # is not left above ETH.
+    assert _ratio_change(result, "stETH", "ETH") <= 0.0
+    peg = result.causes[result.causes["channel"] == "peg"]
+    eth_node = f"asset:{_asset(engine(), 'ETH')}"
+    followers = {f"asset:{_asset(engine(), t)}" for t in ("stETH", "cbETH", "rETH")}
+    assert set(peg["dst"]) == followers
+    assert set(peg["src"]) == {eth_node}
+    assert (peg["usd"] > 0).all()
+
+
+def test_a_staking_token_depeg_is_kept_while_it_follows_eth() -> None:
+    result = run(
+        Scenario(
+            name="crash and rETH depeg",
+            shocks=(PriceShock("ETH", -0.3),),
+            depegs=(Depeg("rETH", move=-0.35),),
+        )
+    )
+    # The depeg moved rETH 5 points more than ETH's -30 %: the ratio keeps that gap while
+    # ETH is pushed further by sales.
+    assert _ratio_change(result, "rETH", "ETH") == pytest.approx(0.65 / 0.7 - 1.0, abs=0.01)
+
+
 def test_receipt_writedown_cascades_into_another_protocol() -> None:
     result = run(
         Scenario(name="aave-fails", protocol_failures=(ProtocolFailure(AAVE, writedown=0.3),))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from contagion.paths.text import _absorbers, _Moves, _Namer, _phrase, _shock_texts
+from contagion.paths.text import NodeNamer, _absorbers, _Moves, _phrase, _shock_texts
 from contagion.tracing import TimedEdges, Tracing, best_paths, route_load
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ _TIME: dict[str, tuple[int, int]] = {
     "redemption": (0, 40),
     "run": (0, 40),
     "shock": (45, 45),
+    "peg": (0, 45),
     "scenario": (55, 55),
     "writedown": (60, 60),
     "depeg": (0, 0),
@@ -70,7 +71,7 @@ class ContagionPath:
         ``labels`` maps node ids to display names (:func:`path_labels`); ids without one are
         shown shortened.
         """
-        name = _Namer(labels or {})
+        name = NodeNamer(labels or {})
         parts: list[str] = []
         for i, channel in enumerate(self.channels):
             src, dst = self.nodes[i], self.nodes[i + 1]

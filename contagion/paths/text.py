@@ -76,8 +76,9 @@ def _shock_texts(result: PropagationResult) -> dict[str, str]:
     return texts
 
 
-class _Namer:
-    """Display name of a node: its label, else a name composed from its parts."""
+class NodeNamer:
+    """Display name of a node: its label (:func:`~contagion.paths.path_labels`), else a name
+    composed from its parts (a market as protocol and asset, an address shortened)."""
 
     def __init__(self, labels: Mapping[str, str]) -> None:
         self.labels = labels
@@ -109,7 +110,7 @@ def _verb(protocol: str) -> str:
 
 
 def _phrase(
-    name: _Namer, channel: str, src: str, dst: str, move: float, venue: str, shock: str
+    name: NodeNamer, channel: str, src: str, dst: str, move: float, venue: str, shock: str
 ) -> list[str]:
     """The words of one hop (empty where the next hop says it)."""
     moved = [f"{name(dst)} {_percent(move)}"] if math.isfinite(move) and abs(move) >= 5e-4 else []
@@ -133,6 +134,8 @@ def _phrase(
         return [f"{name(src)} redeemed for {name(dst)}", *moved]
     if channel == "run":
         return [f"run on {name(dst)}", *moved]
+    if channel == "peg":
+        return [f"{name(dst)} follows {name(src)}"]
     if channel == "bad_debt":
         return [f"bad debt at {name(dst)}"]
     if channel == "writedown":

@@ -41,6 +41,7 @@ CHANNEL_COLORS: dict[str, str] = dict(
             "#edae49",
             "#8a9b0f",
             "#81b29a",
+            "#5e8c31",
         ),
         strict=True,
     )
