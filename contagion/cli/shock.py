@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -22,6 +22,9 @@ from contagion.cli.common import (
     step,
     usd,
 )
+
+if TYPE_CHECKING:
+    from contagion.paths import NodeNamer
 
 __all__ = ["shock"]
 
@@ -55,17 +58,19 @@ def shock(
       contagion shock --scenario my-scenario.toml --dataset world
     """
     from contagion.data.scenarios import load_example, names
+    from contagion.paths import NodeNamer, path_labels
 
     if list_examples:
         for name in names():
             stdout.print(Text(f"{name}: {load_example(name).description}"))
         return
     choice.scenario()  # a bad scenario fails before the dataset is built
-    result = choice.run(open_dataset(source))
+    dataset = open_dataset(source)
+    result = choice.run(dataset)
     if out is not None:
         with step(f"writing {out}"):
             _write_result(out, result)
-    _print_result(result)
+    _print_result(result, NodeNamer(path_labels(dataset)))
     exit_if_unsettled(result)
 
 
@@ -86,7 +91,7 @@ def _write_result(out: Path, result: Any) -> None:
             getattr(result, name).to_csv(tmp / f"{name}.csv", index=False)
 
 
-def _print_result(result: Any) -> None:
+def _print_result(result: Any, name: NodeNamer) -> None:
     summary = result.summary()
     status = "settled" if result.converged else "NOT settled"
     stdout.print(
@@ -115,6 +120,10 @@ def _print_result(result: Any) -> None:
     top = result.causes.sort_values("usd", ascending=False).head(12)
     for row in top.itertuples():
         causes.add_row(
-            str(row.round), row.channel, Text(str(row.src)), Text(str(row.dst)), usd(row.usd)
+            str(row.round),
+            row.channel,
+            Text(name(str(row.src))),
+            Text(name(str(row.dst))),
+            usd(row.usd),
         )
     stdout.print(causes)

@@ -30,5 +30,6 @@ its venue in the rounds they happened; an algorithmic coin's depeg is a loss of 
 """
 
 from contagion.paths.ranking import ContagionPath, PathRanking, path_labels, rank_paths
+from contagion.paths.text import NodeNamer
 
-__all__ = ["ContagionPath", "PathRanking", "path_labels", "rank_paths"]
+__all__ = ["ContagionPath", "NodeNamer", "PathRanking", "path_labels", "rank_paths"]

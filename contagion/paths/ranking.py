@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from contagion.paths.causal_graph import ContagionPath, _CausalGraph
-from contagion.paths.text import _md, _money, _Namer
+from contagion.paths.text import NodeNamer, _md, _money
 from contagion.tracing import trace
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class PathRanking:
 
     def label(self, node: str) -> str:
         """Display name of a node id (its label, or a name composed from its parts)."""
-        return _Namer(self.labels)(node)
+        return NodeNamer(self.labels)(node)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per path: rank, loss_usd, share, path (text), nodes, channels, rounds."""
@@ -77,7 +77,7 @@ class PathRanking:
             "attributed_usd": self.attributed_usd,
             "residual_usd": self.residual_usd,
             "residual": [
-                {"origin": node, "label": _Namer(self.labels)(node), "usd": usd, "reason": why}
+                {"origin": node, "label": NodeNamer(self.labels)(node), "usd": usd, "reason": why}
                 for node, usd, why in self.residual_by_origin
             ],
             "paths": [
@@ -109,7 +109,7 @@ class PathRanking:
         if self.residual_by_origin:
             lines += ["", "| residual origin | USD | why |", "|---|---:|---|"]
             for node, usd, why in self.residual_by_origin:
-                lines.append(f"| {_md(_Namer(self.labels)(node))} | {usd:,.0f} | {_md(why)} |")
+                lines.append(f"| {_md(NodeNamer(self.labels)(node))} | {usd:,.0f} | {_md(why)} |")
         return "\n".join(lines) + "\n"
 
 
