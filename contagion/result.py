@@ -157,6 +157,17 @@ class PropagationResult:
         i = self.asset_ids.index(asset_id)
         return float(self.final_price[i] / self.initial_price[i] - 1.0)
 
+    @cached_property
+    def lowest_price(self) -> FloatArray:
+        """Each asset's lowest market price over the run (the snapshot included)."""
+        return np.min([self.initial_price, *(r.price for r in self.records)], axis=0)
+
+    def price_low(self, asset_id: str) -> float:
+        """Relative change of an asset's lowest price in the run from the snapshot: the
+        trough of a move that recovered before the end (0 if it never fell)."""
+        i = self.asset_ids.index(asset_id)
+        return float(self.lowest_price[i] / self.initial_price[i] - 1.0)
+
     # -- tables ------------------------------------------------------------------------
     @cached_property
     def prices(self) -> pd.DataFrame:
@@ -323,6 +334,11 @@ class PropagationResult:
             "total_liquidated_usd": self.total_liquidated_usd,
             "bad_debt_usd": self.bad_debt_usd,
             "price_change": moves,
+            "price_low": {
+                self.symbols[i]: self.price_low(a)
+                for i, a in enumerate(self.asset_ids)
+                if self.price_low(a) < -1e-9
+            },
             "losses_usd": float(self.losses["usd"].sum()),
         }
 

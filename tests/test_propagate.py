@@ -195,6 +195,23 @@ def test_usdc_depeg_reaches_dai_through_the_psm() -> None:
     assert psm["usd"].sum() > 0
 
 
+def test_usdc_depeg_example_recovers_and_settles_with_its_trough_kept() -> None:
+    from contagion.data.scenarios import load_example
+
+    result = run(load_example("usdc-depeg"))
+    assert result.converged
+    usdc, dai = _asset(engine(), "USDC"), _asset(engine(), "DAI")
+    assert result.price_low(usdc) == pytest.approx(
+        0.87 / result.initial_price[result.asset_ids.index(usdc)] - 1.0, abs=1e-6
+    )
+    assert result.final_price[result.asset_ids.index(usdc)] == pytest.approx(1.0)  # par again
+    assert result.price_low(dai) < -0.03  # the PSM took DAI down with it
+    assert result.price_low(dai) < result.price_change(dai)
+    low = result.summary()["price_low"]
+    assert low["DAI"] == result.price_low(dai) and "USDC" in low
+    assert all(v < 0 for v in low.values())
+
+
 def _ratio_change(result: PropagationResult, token: str, underlying: str) -> float:
     e = engine()
     return (1.0 + result.price_change(_asset(e, token))) / (

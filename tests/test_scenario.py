@@ -90,10 +90,12 @@ def test_example_schedules_do_what_they_say(world: Dataset) -> None:
     assert crash.level[-1, _col(world, "WETH")] == 1.0  # follows ETH's market in the solver
 
     usdc = _col(world, "USDC")
-    depeg = examples.load_example("usdc-depeg").resolve(world).schedule(90)
+    depeg = examples.load_example("usdc-depeg").resolve(world).schedule(300)
     price = world.table("assets").column("price_usd").to_numpy()[usdc]
-    assert price * depeg.level[59, usdc] == pytest.approx(0.87)
-    assert price * depeg.level[89, usdc] == pytest.approx(0.87)
+    assert price * depeg.level[35, usdc] == pytest.approx(0.87)
+    assert price * depeg.level[215, usdc] == pytest.approx(0.87)
+    assert price * depeg.level[251, usdc] == pytest.approx(1.0)  # par again (13 March)
+    assert np.all(depeg.move[252:, usdc] == 0)
 
     freeze = examples.load_example("oracle-freeze").resolve(world).schedule(100)
     feed = freeze.feed_ids.index(ETH_USD)

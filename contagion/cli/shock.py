@@ -105,14 +105,21 @@ def _print_result(result: Any, name: NodeNamer) -> None:
         losses.add_column(col, justify="right" if col == "loss" else "left")
     frame = result.losses
     for row in frame[frame["usd"] > 0].sort_values("usd", ascending=False).itertuples():
-        losses.add_row(Text(str(row.protocol_id)), Text(str(row.channel)), usd(row.usd))
+        # A depeg's loss is its holders': the row's id is the coin's.
+        who = f"{name(f'asset:{row.protocol_id}')} holders" if row.channel == "depeg" else ""
+        losses.add_row(Text(who or str(row.protocol_id)), Text(str(row.channel)), usd(row.usd))
     stdout.print(losses)
-    moves = Table(title="Price changes", title_justify="left")
+    moves = Table(title="Price changes (lowest in the run, and at the end)", title_justify="left")
     moves.add_column("asset")
-    moves.add_column("change", justify="right")
-    ordered = sorted(summary["price_change"].items(), key=lambda kv: kv[1])
-    for symbol, change in ordered[:12]:
-        moves.add_row(Text(str(symbol)), f"{change:+.2%}")
+    moves.add_column("low", justify="right")
+    moves.add_column("end", justify="right")
+    moved = [
+        (result.price_low(a), result.price_change(a), result.symbols[i])
+        for i, a in enumerate(result.asset_ids)
+        if abs(result.price_change(a)) > 1e-9 or result.price_low(a) < -1e-9
+    ]
+    for low, end, symbol in sorted(moved, key=lambda m: (min(m[0], m[1]), m[1]))[:12]:
+        moves.add_row(Text(str(symbol)), f"{low:+.2%}", f"{end:+.2%}")
     stdout.print(moves)
     causes = Table(title="Largest causes", title_justify="left")
     for col in ("round", "channel", "from", "to", "USD"):
