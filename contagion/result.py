@@ -294,7 +294,10 @@ class PropagationResult:
 
     @cached_property
     def losses(self) -> pd.DataFrame:
-        """Losses per protocol at the end: bad debt, insurance-fund draws, ADL, depegs."""
+        """Losses per protocol at the end: bad debt, insurance-fund draws, ADL, depegs, and
+        the scenario's protocol failures (``writedown``: what the write-down took from the
+        receipt tokens' holders beyond the bad debt of that round, which is counted as bad
+        debt)."""
         rows: list[dict[str, Any]] = []
         last = self.records[-1] if self.records else None
         for j, protocol in enumerate(self.protocol_ids):
@@ -316,7 +319,23 @@ class PropagationResult:
                 i = self.asset_ids.index(coin)
                 depeg = max(1.0 - float(last.price[i]), 0.0) * float(last.coin_supply[c])
                 rows.append({"protocol_id": coin, "channel": "depeg", "usd": depeg})
+        failed: dict[str, float] = {}
+        for failure in self.scenario.protocol_failures:
+            failed[failure.protocol] = failed.get(failure.protocol, 0.0) + self._failure_usd(
+                failure.protocol, failure.at_round
+            )
+        for protocol, usd in failed.items():
+            rows.append({"protocol_id": protocol, "channel": "writedown", "usd": usd})
         return pd.DataFrame(rows, columns=["protocol_id", "channel", "usd"])
+
+    def _failure_usd(self, protocol: str, at_round: int) -> float:
+        """USD a scheduled failure wrote off ``protocol``'s receipt tokens in its round, less
+        the bad debt passed to them in that round (a loss of its own)."""
+        c, node = self.causes, f"protocol:{protocol}"
+        now = c["round"] == at_round
+        out = c.loc[now & (c["channel"] == "writedown") & (c["src"] == node), "usd"].sum()
+        bad = c.loc[now & (c["channel"] == "bad_debt") & (c["dst"] == node), "usd"].sum()
+        return max(float(out - bad), 0.0)
 
     def summary(self) -> dict[str, Any]:
         """Headline figures as plain JSON-ready values."""

@@ -231,6 +231,23 @@ def test_shock_losses_are_mostly_traced_to_the_shock() -> None:
     assert any("writedown" in p.channels for p in failed.paths)
 
 
+def test_a_protocol_failure_is_a_loss_of_its_receipt_holders_traced_to_the_scenario() -> None:
+    result = default_run("aave-fails")
+    losses = result.losses
+    row = losses[(losses["protocol_id"] == AAVE) & (losses["channel"] == "writedown")]
+    # 30 % of what Aave's receipt tokens stood for, less the round's own bad debt.
+    causes = result.causes
+    written = causes.loc[(causes["channel"] == "writedown") & (causes["round"] == 0), "usd"].sum()
+    assert float(row["usd"].iloc[0]) == pytest.approx(written, rel=1e-9)
+    assert written > 1e8
+    ranking = rank_paths(result, k=20, min_share=0.0)
+    top = ranking.paths[0]
+    assert top.channels == ("scenario", "writedown")
+    assert top.nodes[-1] == f"loss:writedown|{AAVE}"
+    assert top.loss_usd == pytest.approx(written, rel=1e-9)
+    assert "receipt-token holders lose the write-down" in top.describe()
+
+
 def test_frames_and_json_are_complete() -> None:
     ranking = rank_paths(default_run("eth"), k=5, labels=path_labels(default_engine().dataset))
     frame = ranking.to_frame()

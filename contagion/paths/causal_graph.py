@@ -387,6 +387,11 @@ def _loss_edges(frame: pd.DataFrame, result: PropagationResult) -> pd.DataFrame:
                     )  # fmt: skip
             if spread:
                 continue
+        elif channel == "writedown":
+            # The holders' loss from the failure: reached by the scenario's link into the
+            # protocol (:func:`_scenario_links`).
+            rows.append(_loss_row(last, channel, f"protocol:{pid}", pid, usd))
+            continue
         elif channel == "depeg":
             # A level at the end of the run: everything that reached the coin caused it.
             rows.append(_loss_row(last, channel, f"asset:{pid}", pid, usd))

@@ -139,6 +139,8 @@ def _phrase(
     if channel == "bad_debt":
         return [f"bad debt at {name(dst)}"]
     if channel == "writedown":
+        if dst.startswith("loss:"):
+            return [f"{name(src)}'s receipt-token holders lose the write-down"]
         return [f"{name(dst)} written down"]
     if channel == "underlying":
         # Name the asset a perpetual market follows unless the scenario text already does.

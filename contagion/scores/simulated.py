@@ -5,7 +5,8 @@ feed publishes ``1 + shock`` times its rule's answer for ``FAILURE_ROUNDS`` roun
 by ``|shock|``, a stablecoin leaves its peg by ``depeg``. All run through the solver in one
 batch (:func:`~contagion.batch.propagate_many`, the dataset compiled once), and every loss
 of a run (bad debt, insurance-fund draws, auto-deleveraging, depeg losses of algorithmic
-coins; :attr:`PropagationResult.losses`) is charged to the protocol that bears it.
+coins, a failed protocol's write-down; :attr:`PropagationResult.losses`) is charged to the
+protocol that bears it (a failure's own write-down is not counted as caused by it).
 
 * **systemic importance** of a component: the losses its scenario causes to protocols other
   than itself (for a stablecoin, other than its issuers), over a baseline run with no event,
