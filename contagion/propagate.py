@@ -449,15 +449,24 @@ class _Run:
         self.cover[gov_roots] = governance_reference(book, self.algos, price[book.coin])
 
     def _hedging_band(self, dr: DealerRound, price: FloatArray) -> DealerRound:
-        """Keep the old hedge of underlyings that moved less than the threshold since it.
+        """Keep the old hedge of underlyings that stay inside their hedging band.
 
-        Dealers re-hedge at price increments, not every tick; without the band, hedges
-        answering their own market impact would keep a settled market trading.
+        Dealers re-hedge at increments, not every tick (Whalley & Wilmott 1997: a band around
+        the target delta); without the band, hedges answering their own market impact would
+        keep a settled market trading. An underlying is re-hedged once it has moved by the
+        threshold since its last hedge, or once the hedge it needs differs from the one held
+        by more than that move would change it (``|gamma| · S · threshold``, from the GEX):
+        a jump of implied volatility shifts deltas with the price still.
         """
         band = self.params.hedge_threshold
         if band <= 0:
             return dr
         calm = np.abs(np.log(price / self.hedge_price)) < band
+        # GEX is USD of hedge per 1 % move: |GEX| · (band / 1 %) / S units for a move of band.
+        gap = np.abs(dr.hedge_flow + dr.absorbed_flow)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drift = np.where(price > 0, np.abs(dr.gex) * (band / 0.01) / price, 0.0)
+        calm &= gap <= drift
         if not calm.any():
             self.hedge_price = price.copy()
             return dr

@@ -19,6 +19,7 @@ from contagion import (
     PropagationResult,
     ProtocolFailure,
     Scenario,
+    VolatilitySpike,
     build_engine,
     propagate,
     propagate_many,
@@ -358,6 +359,22 @@ def test_a_worker_process_hands_back_an_unsettled_run_with_its_result() -> None:
         propagate_many(engine(), scenarios, allow_unconverged=False, workers=2)
     assert isinstance(info.value.result, PropagationResult)
     assert not info.value.result.converged
+
+
+def test_a_volatility_spike_alone_makes_dealers_re_hedge() -> None:
+    from contagion.data.scenarios import load_example
+
+    # No price moves exogenously: only the deltas shift, by more than a 1 % move would
+    # shift them, so dealers trade at once (the band is on the hedge, not only on the price).
+    result = run(load_example("vol-spike"))
+    hedges = result.causes[(result.causes["channel"] == "hedge") & (result.causes["round"] == 0)]
+    assert hedges["usd"].sum() > 1e6
+    btc = _asset(engine(), "BTC")
+    assert abs(result.price_change(btc)) > 1e-3
+    # A spike too small to shift deltas past the band leaves the market alone.
+    small = run(Scenario(name="tiny", volatility_spikes=(VolatilitySpike("BTC", iv_points=0.01),)))
+    assert small.total_liquidated_usd == 0.0
+    assert not (small.causes["channel"] == "hedge").any()
 
 
 def test_options_amm_buffer_absorbs_dealer_selling() -> None:

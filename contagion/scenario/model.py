@@ -132,9 +132,11 @@ class ModelParams:
         Side of the option dealers: the option table's ``dealer_sign``, or all short / long.
     hedge_threshold : float, default 0.01
         Option dealers re-hedge an underlying once it has moved this much (relative) since
-        their last hedge: move-based hedging bands (Whalley & Wilmott 1997; Leland 1985 on
-        hedging under transaction costs). Assumption: 1%, a common desk threshold; 0 hedges
-        every round.
+        their last hedge, or once the hedge they need differs from the one they hold by more
+        than such a move would change it (``|gamma| · S · threshold``; implied volatility
+        moves deltas too): hedging bands (Whalley & Wilmott 1997; Leland 1985 on hedging
+        under transaction costs). Assumption: 1%, a common desk threshold; 0 hedges every
+        round.
     external_depth_scale : float, default 1
         Multiplies every asset's ``depth_2pct_usd`` (0.5 halves outside liquidity), in the
         clearing and in the depth liquidators and redemption arbitrage price their slippage
