@@ -153,6 +153,11 @@ class _Prices:
         return result
 
 
+_PEG_BAND = 5e-4
+"""Log move of an underlying's market (relative to its anchor) below which the staking
+tokens' outside markets do not follow it: the fee of the Uniswap v3 LST/WETH pools."""
+
+
 class _Run:
     """The state of one run and the round loop over it."""
 
@@ -507,7 +512,10 @@ class _Run:
         ETH below its reference, arbitrage between the ETH-quoted venues and the rest takes
         the staking token with it, keeping its ratio to ETH; the token's own flows then move
         it from there (its discount). The underlying's move is read at the start of the
-        round, where the last clearing left it, so the token follows one round later.
+        round, where the last clearing left it, so the token follows one round later, and
+        only by more than the arbitrage's cost (``_PEG_BAND``, the 5 bp fee of the Uniswap v3
+        cbETH/WETH and rETH/WETH pools): a market drifting back by basis points does not drag
+        the staking tokens along round after round.
         """
         anchor = self.ref * self.cover
         parent = self.engine.root_parent
@@ -516,9 +524,10 @@ class _Run:
             under = parent[child]
             follow = self.prices.root[under] / self.last_anchor[under]
             before = self.follow[child]
-            moved = follow != before
-            self.recorder.peg(r, under[moved], child[moved], np.abs(np.log(follow / before))[moved])
-            self.follow[child] = follow
+            move = np.abs(np.log(follow / before))
+            moved = move > _PEG_BAND
+            self.recorder.peg(r, under[moved], child[moved], move[moved])
+            self.follow[child[moved]] = follow[moved]
         anchor *= self.follow
         self.last_anchor = anchor
         return anchor

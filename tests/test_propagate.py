@@ -237,6 +237,12 @@ def test_staking_tokens_follow_eth_when_liquidation_sales_push_it_down() -> None
     assert set(peg["dst"]) == followers
     assert set(peg["src"]) == {eth_node}
     assert (peg["usd"] > 0).all()
+    # Only moves beyond the arbitrage's 5 bp band are followed (USD = log move x exposure).
+    a = engine().world.assets
+    root_of = {f"asset:{a.ids[i]}": a.root[i] for i in range(len(a))}
+    exposure = engine().root_exposure_usd[[root_of[n] for n in peg["dst"]]]
+    assert not peg.duplicated(["round", "dst"]).any()
+    assert (peg["usd"].to_numpy() / exposure > 5e-4).all()
 
 
 def test_a_staking_token_depeg_is_kept_while_it_follows_eth() -> None:
