@@ -629,3 +629,29 @@ def test_sample_world_clears_a_50000_eth_sale() -> None:
     ratio = result.price[at["DAI"]] / result.price[at["USDC"]]
     exhausted = result.state.psm_gem[0] <= 1e-6 or result.state.psm_headroom[0] <= 1e-6
     assert exhausted or ratio == pytest.approx(1.0, abs=1e-12)
+
+
+def test_line_search_reaches_a_kink_where_the_slope_jumps_by_orders_of_magnitude() -> None:
+    """G = z²/2 - z along the ray until z = 0.5, where a deep pool starts trading (its slope
+    1e7): the minimum along the Newton step (z = 1 without the pool) is at the kink. The
+    secant on G's slope sits at the near end there; the search must get well on the way
+    rather than creep 1 % of the bracket a trial."""
+    from types import SimpleNamespace
+
+    from contagion.clearing.newton import _line_search
+
+    kink, deep = 0.5, 1e7
+
+    def at(z: np.ndarray) -> tuple[object, np.ndarray, np.ndarray, float, float]:
+        x = float(z[0])
+        g = 0.5 * x * x - x + 0.5 * deep * max(x - kink, 0.0) ** 2
+        slope = x - 1.0 + deep * max(x - kink, 0.0)
+        return SimpleNamespace(potential=g), np.array([slope]), np.eye(1), abs(slope), 1.0
+
+    z0 = np.zeros(1)
+    found = _line_search(at, z0, np.ones(1), at(z0), np.full(1, -10.0), np.full(1, 10.0), 1e-9)  # type: ignore[arg-type]
+    assert found is not None
+    alpha, trial = found
+    # Creeping 1 % of the bracket a trial ends near 0.06 after the search's six trials.
+    assert 0.2 < alpha <= kink
+    assert trial[0].potential < at(np.full(1, 0.06))[0].potential  # type: ignore[attr-defined]

@@ -172,12 +172,18 @@ def _line_search(
         return 1.0, full
     a_lo, d_lo, a_hi, d_hi = 0.0, slope0, 1.0, float(full[1] @ step)
     best: tuple[float, _Trial] | None = None
-    side = 0
+    side = repeats = 0
     for _ in range(_BRACKET_STEPS):
         if not d_hi > 0.0:
             break
         width = a_hi - a_lo
         alpha = a_lo - d_lo * width / (d_hi - d_lo)
+        if repeats >= 2:
+            # The same end moved twice and halving the other's slope has not told yet: a
+            # slope that jumps by orders of magnitude at a kink (a deep pool starting to
+            # trade) keeps the secant at one end, creeping 1 % of the bracket a trial;
+            # bisect (3 % fewer evaluations over ten ETH crashes, same answers).
+            alpha = a_lo + 0.5 * width
         alpha = min(max(alpha, a_lo + 0.01 * width), a_hi - 0.01 * width)
         trial = at(np.clip(z + alpha * step, lo, hi))
         d = float(trial[1] @ step)
@@ -189,10 +195,12 @@ def _line_search(
         if d > 0.0:
             a_hi, d_hi = alpha, d
             d_lo = d_lo / 2.0 if side > 0 else d_lo
+            repeats = repeats + 1 if side > 0 else 1
             side = 1
         else:
             a_lo, d_lo = alpha, d
             d_hi = d_hi / 2.0 if side < 0 else d_hi
+            repeats = repeats + 1 if side < 0 else 1
             side = -1
     if best is not None:
         return best
