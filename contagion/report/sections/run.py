@@ -189,8 +189,9 @@ def losses_section(ctx: ReportContext) -> Section:
         title="Losses per protocol",
         text=(
             "Bad debt left in lending protocols at the end of the run, insurance-fund draws and "
-            "auto-deleveraging of perpetual venues, and the depeg loss of algorithmic "
-            "stablecoin holders (price shortfall x supply).",
+            "auto-deleveraging of perpetual venues, the depeg loss of algorithmic "
+            "stablecoin holders (price shortfall x supply), and what a failed protocol's "
+            "write-down took from its receipt tokens' holders.",
         ),
         tables=(
             ReportTable("Losses", table, {"loss": "usd"}),
