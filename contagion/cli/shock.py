@@ -118,13 +118,14 @@ def _print_result(result: Any, name: NodeNamer) -> None:
         for i, a in enumerate(result.asset_ids)
         if abs(result.price_change(a)) > 1e-9 or result.price_low(a) < -1e-9
     ]
-    for low, end, symbol in sorted(moved, key=lambda m: (min(m[0], m[1]), m[1]))[:12]:
+    for low, end, symbol in sorted(moved)[:12]:  # deepest fall first
         moves.add_row(Text(str(symbol)), f"{low:+.2%}", f"{end:+.2%}")
     stdout.print(moves)
     causes = Table(title="Largest causes", title_justify="left")
     for col in ("round", "channel", "from", "to", "USD"):
         causes.add_column(col, justify="right" if col in ("round", "USD") else "left")
-    top = result.causes.sort_values("usd", ascending=False).head(12)
+    causes_frame = result.causes[result.causes["usd"] > 0]
+    top = causes_frame.sort_values("usd", ascending=False).head(12)
     for row in top.itertuples():
         causes.add_row(
             str(row.round),
