@@ -105,9 +105,8 @@ def _print_result(result: Any, name: NodeNamer) -> None:
         losses.add_column(col, justify="right" if col == "loss" else "left")
     frame = result.losses
     for row in frame[frame["usd"] > 0].sort_values("usd", ascending=False).itertuples():
-        # A depeg's loss is its holders': the row's id is the coin's.
-        who = f"{name(f'asset:{row.protocol_id}')} holders" if row.channel == "depeg" else ""
-        losses.add_row(Text(who or str(row.protocol_id)), Text(str(row.channel)), usd(row.usd))
+        who = name.bearer(str(row.protocol_id))
+        losses.add_row(Text(who), Text(str(row.channel)), usd(row.usd))
     stdout.print(losses)
     moves = Table(title="Price changes (lowest in the run, and at the end)", title_justify="left")
     moves.add_column("asset")

@@ -83,6 +83,14 @@ class NodeNamer:
     def __init__(self, labels: Mapping[str, str]) -> None:
         self.labels = labels
 
+    def bearer(self, key: str) -> str:
+        """Display name of who bears a row of :attr:`PropagationResult.losses` or of a
+        per-protocol table: a protocol, an asset (a depegged coin's holders) or a venue."""
+        for node in (f"protocol:{key}", f"asset:{key}", f"venue:{key}"):
+            if node in self.labels:
+                return self.labels[node]
+        return key
+
     def __call__(self, node: str) -> str:
         found = self.labels.get(node)
         if found is not None:

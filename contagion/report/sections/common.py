@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from contagion.paths import NodeNamer
 from contagion.report.document import (
     ColumnKind,
     ReportContext,
@@ -54,10 +55,7 @@ def lowest_move(result: PropagationResult, name: str | None) -> float:
 
 
 def protocol_label(ctx: ReportContext, protocol_id: str) -> str:
-    for key in (f"protocol:{protocol_id}", f"asset:{protocol_id}", f"venue:{protocol_id}"):
-        if key in ctx.labels:
-            return ctx.labels[key]
-    return protocol_id
+    return NodeNamer(ctx.labels).bearer(protocol_id)
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
