@@ -10,43 +10,93 @@ spread a scenario through it with :func:`propagate`, trace its losses back to th
 
 from __future__ import annotations
 
-from contagion.backtests import Backtest, run_backtest
-from contagion.balance_sheet import eisenberg_noe
-from contagion.batch import propagate_many
-from contagion.dataset import Dataset, load_dataset
-from contagion.debtrank import debtrank
-from contagion.engine import Engine, build_engine
-from contagion.exceptions import (
-    ContagionError,
-    ConvergenceError,
-    QueryError,
-    ScenarioError,
-    SchemaError,
-)
-from contagion.graph import ExposureGraph, build_graph
-from contagion.paths import ContagionPath, PathRanking, path_labels, rank_paths
-from contagion.propagate import propagate
-from contagion.report import Report, build_report, write_report
-from contagion.result import PropagationResult
-from contagion.scenario import (
-    Depeg,
-    Mitigations,
-    ModelParams,
-    OracleFailure,
-    PricePath,
-    PriceShock,
-    ProtocolFailure,
-    RedemptionChange,
-    Scenario,
-    VolatilitySpike,
-    load_scenario,
-    parse_shock,
-    scenario_to_toml,
-)
-from contagion.schema import TABLES, TableSpec
-from contagion.scores import DependencyScores, default_scenario_set, score_dependencies
-from contagion.sensitivity import Sensitivity, sensitivity, tornado_svg
-from contagion.store import Store
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from contagion.backtests import Backtest, run_backtest
+    from contagion.balance_sheet import eisenberg_noe
+    from contagion.batch import propagate_many
+    from contagion.dataset import Dataset, load_dataset
+    from contagion.debtrank import debtrank
+    from contagion.engine import Engine, build_engine
+    from contagion.exceptions import (
+        ContagionError,
+        ConvergenceError,
+        QueryError,
+        ScenarioError,
+        SchemaError,
+    )
+    from contagion.graph import ExposureGraph, build_graph
+    from contagion.paths import ContagionPath, PathRanking, path_labels, rank_paths
+    from contagion.propagate import propagate
+    from contagion.report import Report, build_report, write_report
+    from contagion.result import PropagationResult
+    from contagion.scenario import (
+        Depeg,
+        Mitigations,
+        ModelParams,
+        OracleFailure,
+        PricePath,
+        PriceShock,
+        ProtocolFailure,
+        RedemptionChange,
+        Scenario,
+        VolatilitySpike,
+        load_scenario,
+        parse_shock,
+        scenario_to_toml,
+    )
+    from contagion.schema import TABLES, TableSpec
+    from contagion.scores import DependencyScores, default_scenario_set, score_dependencies
+    from contagion.sensitivity import Sensitivity, sensitivity, tornado_svg
+    from contagion.store import Store
+
+# Public names and the module each comes from. They are imported on first use (PEP 562), so
+# that ``import contagion`` (and the command line's start, its help and its errors) does not
+# load pandas, SciPy, pyarrow, DuckDB or matplotlib before a command needs them.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "contagion.backtests": ("Backtest", "run_backtest"),
+    "contagion.balance_sheet": ("eisenberg_noe",),
+    "contagion.batch": ("propagate_many",),
+    "contagion.dataset": ("Dataset", "load_dataset"),
+    "contagion.debtrank": ("debtrank",),
+    "contagion.engine": ("Engine", "build_engine"),
+    "contagion.exceptions": (
+        "ContagionError",
+        "ConvergenceError",
+        "QueryError",
+        "ScenarioError",
+        "SchemaError",
+    ),
+    "contagion.graph": ("ExposureGraph", "build_graph"),
+    "contagion.paths": ("ContagionPath", "PathRanking", "path_labels", "rank_paths"),
+    "contagion.propagate": ("propagate",),
+    "contagion.report": ("Report", "build_report", "write_report"),
+    "contagion.result": ("PropagationResult",),
+    "contagion.scenario": (
+        "Depeg",
+        "Mitigations",
+        "ModelParams",
+        "OracleFailure",
+        "PricePath",
+        "PriceShock",
+        "ProtocolFailure",
+        "RedemptionChange",
+        "Scenario",
+        "VolatilitySpike",
+        "load_scenario",
+        "parse_shock",
+        "scenario_to_toml",
+    ),
+    "contagion.schema": ("TABLES", "TableSpec"),
+    "contagion.scores": ("DependencyScores", "default_scenario_set", "score_dependencies"),
+    "contagion.sensitivity": ("Sensitivity", "sensitivity", "tornado_svg"),
+    "contagion.store": ("Store",),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "TABLES",
@@ -118,3 +168,33 @@ def sample_world(
     return build_sample_world(
         positions=positions, seed=seed, long_tail=long_tail, option_series=option_series
     )
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use and keep it here."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'contagion' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """This package's module object: three public functions share their names with the
+    submodules that define them (``propagate``, ``sensitivity``, ``debtrank``). Importing such a
+    submodule would set the package attribute to the module; the function stays instead (the
+    module is in ``sys.modules`` for ``importlib.import_module`` and ``from ... import``)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_SHADOWED = frozenset(name for name in _MODULE_OF if _MODULE_OF[name] == f"{__name__}.{name}")
+sys.modules[__name__].__class__ = _Package

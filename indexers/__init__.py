@@ -8,16 +8,31 @@ The on-chain indexers (JSON-RPC readers) and file importers are registered by so
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from contagion.dataset import Dataset
-from indexers.sample_world import build_sample_world
+if TYPE_CHECKING:
+    from contagion.dataset import Dataset
+
+    INDEXERS: dict[str, Callable[..., Dataset]]
 
 __all__ = ["INDEXERS", "get_indexer"]
 
-INDEXERS: dict[str, Callable[..., Dataset]] = {
-    "sample-world": build_sample_world,
-}
+
+@functools.cache
+def _indexers() -> dict[str, Callable[..., Dataset]]:
+    # Imported on first use: ``indexers.registry`` (the command line's sources) does not
+    # need the sample world's generators.
+    from indexers.sample_world import build_sample_world
+
+    return {"sample-world": build_sample_world}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "INDEXERS":
+        return _indexers()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_indexer(name: str) -> Callable[..., Dataset]:
@@ -27,6 +42,8 @@ def get_indexer(name: str) -> Callable[..., Dataset]:
     'build_sample_world'
     """
     try:
-        return INDEXERS[name]
+        return _indexers()[name]
     except KeyError:
-        raise KeyError(f"unknown indexer {name!r}; known: {', '.join(sorted(INDEXERS))}") from None
+        raise KeyError(
+            f"unknown indexer {name!r}; known: {', '.join(sorted(_indexers()))}"
+        ) from None

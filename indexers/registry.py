@@ -19,24 +19,21 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from contagion.dataset import Dataset
-from indexers.aave_v3 import index_aave_v3
-from indexers.base import IndexContext, combine_tables, write_tables
-from indexers.chainlink import index_chainlink
-from indexers.compound_v3 import index_compound_v3
-from indexers.curve import index_curve
 from indexers.deployments import deployment
-from indexers.deribit import import_deribit
 from indexers.errors import IndexerError, ReconciliationError
 from indexers.reconcile import Reconciliation
-from indexers.rpc.client import RpcClient
-from indexers.rpc.multicall import MULTICALL3_ADDRESS
-from indexers.uniswap_v2 import index_uniswap_v2
-from indexers.uniswap_v3 import index_uniswap_v3
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from contagion.dataset import Dataset
+    from indexers.base import IndexContext
+    from indexers.rpc.client import RpcClient
+
+# The sources' readers (ABI codecs, Parquet writers) are imported when a source runs: listing
+# the sources (the command line's choices and help) loads none of them.
 
 __all__ = ["SOURCES", "IndexOptions", "IndexResult", "Source", "get_source", "run_source"]
 
@@ -128,6 +125,8 @@ def _plan_aave(chain_id: int, opts: IndexOptions) -> list[Part]:
         start = _start(opts, shipped.get("start_block"))
 
     def run(ctx: IndexContext) -> tuple[dict[str, pa.Table], Reconciliation | None]:
+        from indexers.aave_v3 import index_aave_v3
+
         return index_aave_v3(
             ctx, pool=given["pool"], data_provider=given["data_provider"], oracle=given["oracle"]
         )
@@ -147,21 +146,28 @@ def _plan_comet(chain_id: int, opts: IndexOptions) -> list[Part]:
         def run(
             ctx: IndexContext, comet: str = comet
         ) -> tuple[dict[str, pa.Table], Reconciliation | None]:
+            from indexers.compound_v3 import index_compound_v3
+
             return index_compound_v3(ctx, comet=comet)
 
         parts.append(Part(f"compound-v3-{comet.lower()}", start, run))
     return parts
 
 
-_POOL_INDEXERS: dict[str, Callable[..., dict[str, pa.Table]]] = {
-    "uniswap-v2": lambda ctx, addresses, prices: index_uniswap_v2(
-        ctx, pairs=addresses, prices=prices
-    ),
-    "uniswap-v3": lambda ctx, addresses, prices: index_uniswap_v3(
-        ctx, pools=addresses, prices=prices
-    ),
-    "curve": lambda ctx, addresses, prices: index_curve(ctx, pools=addresses, prices=prices),
-}
+def _index_pools(
+    family: str, ctx: IndexContext, addresses: list[str], prices: Mapping[str, float]
+) -> dict[str, pa.Table]:
+    if family == "uniswap-v2":
+        from indexers.uniswap_v2 import index_uniswap_v2
+
+        return index_uniswap_v2(ctx, pairs=addresses, prices=prices)
+    if family == "uniswap-v3":
+        from indexers.uniswap_v3 import index_uniswap_v3
+
+        return index_uniswap_v3(ctx, pools=addresses, prices=prices)
+    from indexers.curve import index_curve
+
+    return index_curve(ctx, pools=addresses, prices=prices)
 
 
 def _plan_pools(family: str, key: str) -> Callable[[int, IndexOptions], list[Part]]:
@@ -169,7 +175,7 @@ def _plan_pools(family: str, key: str) -> Callable[[int, IndexOptions], list[Par
         addresses = list(opts.addresses) or list(_shipped(chain_id, family)[key])
 
         def run(ctx: IndexContext) -> tuple[dict[str, pa.Table], Reconciliation | None]:
-            return _POOL_INDEXERS[family](ctx, addresses, opts.prices), None
+            return _index_pools(family, ctx, addresses, opts.prices), None
 
         return [Part(family, _start(opts, None), run)]
 
@@ -185,6 +191,8 @@ def _plan_chainlink(chain_id: int, opts: IndexOptions) -> list[Part]:
         feeds[feed] = token
 
     def run(ctx: IndexContext) -> tuple[dict[str, pa.Table], Reconciliation | None]:
+        from indexers.chainlink import index_chainlink
+
         return index_chainlink(ctx, feeds=feeds), None
 
     del chain_id
@@ -266,11 +274,16 @@ def run_source(
     ReconciliationError
         ``strict`` and the indexed positions do not add up to the protocol's totals.
     """
+    from indexers.base import IndexContext
+    from indexers.rpc.multicall import MULTICALL3_ADDRESS
+
     source = get_source(name)
     target = Path(out)
     if source.plan is None:
         if options.file is None:
             raise IndexerError(f"{name}: pass the exported file with --file")
+        from indexers.deribit import import_deribit
+
         tables = import_deribit(options.file)
         return _write(target, [tables], [])
     if client is None or block is None:
@@ -309,6 +322,8 @@ def run_source(
 def _write(
     target: Path, parts: Sequence[Mapping[str, pa.Table]], recs: list[Reconciliation]
 ) -> IndexResult:
+    from indexers.base import combine_tables, write_tables
+
     tables = combine_tables(parts)
     dataset = write_tables(target, tables)
     rows = {k: t.num_rows for k, t in tables.items() if t.num_rows}

@@ -22,22 +22,37 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from contagion.backtests import black_thursday, crash_2021, ftx, terra, usdc_svb
-from contagion.backtests.common import Acceptance, Backtest, Figure, Parameter
-from contagion.dataset import Dataset
 from contagion.exceptions import ContagionError
+
+if TYPE_CHECKING:
+    from contagion.backtests.common import Acceptance, Backtest, Figure, Parameter
+    from contagion.dataset import Dataset
 
 __all__ = ["Acceptance", "Backtest", "Figure", "Parameter", "names", "run_backtest"]
 
-_WORLD_EVENTS: dict[str, Callable[..., Backtest]] = {
-    "black-thursday": black_thursday.run,
-    "ftx": ftx.run,
-    "terra": terra.run,
-    "usdc-svb": usdc_svb.run,
+# Event name -> its module's name (each module's ``run``); modules are imported when run, so
+# that listing the events (the command line's choices) loads none of them.
+_WORLD_EVENTS = {
+    "black-thursday": "black_thursday",
+    "ftx": "ftx",
+    "terra": "terra",
+    "usdc-svb": "usdc_svb",
 }
-_STANDALONE: dict[str, Callable[..., Backtest]] = {"crash-2021": crash_2021.run}
+_STANDALONE = {"crash-2021": "crash_2021"}
+_COMMON = ("Acceptance", "Backtest", "Figure", "Parameter")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _COMMON:
+        return getattr(importlib.import_module("contagion.backtests.common"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _run(module: str) -> Any:
+    return importlib.import_module(f"{__name__}.{module}").run
 
 
 def names() -> list[str]:
@@ -64,11 +79,11 @@ def run_backtest(name: str, *, world: Dataset | None = None, seed: int | None = 
         When ``name`` is not a backtest (the message lists them).
     """
     if name in _STANDALONE:
-        return _STANDALONE[name](seed=seed)
+        return _run(_STANDALONE[name])(seed=seed)
     if name not in _WORLD_EVENTS:
         raise ContagionError(f"unknown backtest {name!r}; known: {', '.join(names())}")
     if world is None:
         from contagion import sample_world
 
         world = sample_world()
-    return _WORLD_EVENTS[name](world, seed=seed)
+    return _run(_WORLD_EVENTS[name])(world, seed=seed)

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import click
-from rich.markdown import Markdown
 
 from contagion._atomic import atomic_write_text
-from contagion.backtests import names, run_backtest
+from contagion.backtests import names
 from contagion.cli.common import stdout, step
 
 __all__ = ["backtest"]
@@ -36,8 +35,12 @@ def backtest(event: str, json_out: Path | None, seed: int | None) -> None:
 
     Example: contagion backtest usdc-svb --json usdc-svb.json
     """
+    from contagion.backtests import run_backtest
+
     with step(f"replaying {event}"):
         result = run_backtest(event, seed=seed)
+    from rich.markdown import Markdown
+
     stdout.print(Markdown(result.to_markdown(level=2)), soft_wrap=False)
     stdout.print(f"ran in {result.seconds:.1f} s")
     if json_out is not None:

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import pandas as pd
 from rich.console import Console
 
-from contagion.dataset import Dataset
 from contagion.exceptions import ContagionError
 
 if TYPE_CHECKING:
+    from contagion.dataset import Dataset
     from contagion.result import PropagationResult
     from contagion.scenario import Scenario
 
@@ -76,6 +75,8 @@ def step(text: str) -> Iterator[None]:
 
 def usd(value: Any) -> str:
     """``$1.23M``-style text of a USD amount; ``-`` for none or zero."""
+    import pandas as pd
+
     if value is None or pd.isna(value) or value == 0:
         return "-"
     v = float(value)
@@ -166,6 +167,8 @@ def dataset_options(func: F) -> F:
 
 def open_dataset(source: DatasetSource) -> Dataset:
     """Read and validate the dataset folder, or build the embedded world."""
+    from contagion.dataset import Dataset
+
     if source.dataset_dir is not None:
         with step(f"reading and validating {source.dataset_dir}"):
             return Dataset.load(source.dataset_dir)

@@ -9,7 +9,6 @@ import click
 from rich.table import Table
 
 from contagion.cli.common import DatasetSource, open_dataset, stdout, step, world_options
-from contagion.schema import TABLES
 
 __all__ = ["build", "schema"]
 
@@ -40,6 +39,8 @@ def schema(table: str | None) -> None:
 
     Example: contagion schema lending_positions
     """
+    from contagion.schema import TABLES
+
     if table is None:
         out = Table(title="Dataset tables", title_justify="left")
         out.add_column("table")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -12,7 +12,9 @@ from rich.text import Text
 
 from contagion._atomic import atomic_write_text
 from contagion.cli.common import DatasetSource, open_dataset, stdout, step, usd, world_options
-from contagion.dataset import Dataset
+
+if TYPE_CHECKING:
+    from contagion.dataset import Dataset
 
 __all__ = ["demo"]
 

@@ -17,8 +17,6 @@ from rich.progress import (
 
 from contagion.cli.common import stderr, stdout
 from indexers.registry import SOURCES, IndexOptions, run_source
-from indexers.rpc.client import RpcClient
-from indexers.rpc.transport import HttpTransport
 
 __all__ = ["index"]
 
@@ -157,6 +155,9 @@ def index(
             raise click.BadParameter("must be an http:// or https:// URL", param_hint="--rpc-url")
         if block is None:
             raise click.UsageError(f"{source} reads a chain: pass --block")
+        from indexers.rpc.client import RpcClient
+        from indexers.rpc.transport import HttpTransport
+
         client = RpcClient(HttpTransport(rpc_url, timeout=timeout), max_requests=max_requests)
         stderr.print(f"node {client.label}, block {block:,}", highlight=False, markup=False)
     columns = (

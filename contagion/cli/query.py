@@ -9,12 +9,9 @@ import json
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -22,7 +19,10 @@ from rich.text import Text
 from contagion._atomic import atomic_file, atomic_write_text
 from contagion.cli.common import DatasetSource, dataset_options, open_dataset, stderr, stdout
 from contagion.resources import list_queries
-from contagion.store import query_spec
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["query"]
 
@@ -105,6 +105,8 @@ def query(
         raise click.UsageError("give either a query NAME or --sql (see --list)")
     if fmt == "parquet" and output is None:
         raise click.UsageError("--format parquet needs --output FILE")
+    from contagion.store import query_spec
+
     if name is not None:
         query_spec(name)  # fail on an unknown name before building a dataset
     store = open_dataset(source).store()
@@ -117,6 +119,8 @@ def query(
 
 
 def _print_query_list() -> None:
+    from contagion.store import query_spec
+
     table = Table(title="Shipped queries", title_justify="left")
     table.add_column("name", no_wrap=True)
     table.add_column("what it is")
@@ -130,6 +134,8 @@ def _print_query_list() -> None:
 
 def _emit(result: pa.Table, fmt: str, output: Path | None, limit: int) -> None:
     if fmt == "parquet":
+        import pyarrow.parquet as pq
+
         assert output is not None
         with atomic_file(output) as tmp:
             pq.write_table(result, tmp)
@@ -162,6 +168,8 @@ def _json_value(value: Any) -> Any:
 
 
 def _render_table(frame: pd.DataFrame, limit: int) -> str:
+    import pandas as pd
+
     table = Table(
         caption=f"{len(frame):,} rows" + (f", first {limit} shown" if len(frame) > limit else "")
     )

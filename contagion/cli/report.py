@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.text import Text
@@ -21,8 +21,10 @@ from contagion.cli.common import (
     step,
     usd,
 )
-from contagion.dataset import Dataset
 from contagion.exceptions import ScenarioError
+
+if TYPE_CHECKING:
+    from contagion.dataset import Dataset
 
 __all__ = ["report", "run_report"]
 

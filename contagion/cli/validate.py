@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from contagion.cli.common import stdout, step
-from contagion.validation_report import build_validation, write_validation
 
 __all__ = ["validate"]
 
@@ -29,6 +28,8 @@ def validate(out: Path) -> None:
 
     Example: contagion validate --out docs/VALIDATION.md
     """
+    from contagion.validation_report import build_validation, write_validation
+
     with step("running test vectors, backtests and sensitivity"):
         text = build_validation()
     write_validation(out, text)
