@@ -11,6 +11,7 @@ spread a scenario through it with :func:`propagate`, trace its losses back to th
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -171,10 +172,13 @@ def sample_world(
 
 
 def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first use and keep it here."""
+    """Import a public name from its module on first use and keep it here; a submodule
+    (``contagion.options``, ``contagion.lending``, ...) is imported when first reached."""
     module = _MODULE_OF.get(name)
     if module is None:
-        raise AttributeError(f"module 'contagion' has no attribute {name!r}")
+        if importlib.util.find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module 'contagion' has no attribute {name!r}")
+        return importlib.import_module(f"{__name__}.{name}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
