@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import contagion.amm.stableswap_newton as newton
 from contagion.amm.stableswap import StableswapArbitrage, stableswap_arbitrage
 
 pool = st.integers(2, 4).flatmap(
@@ -127,3 +130,32 @@ def test_many_rejects_bad_input() -> None:
         pools.trade([[1.0, -1.0]])
     with pytest.raises(ValueError, match="shape"):
         pools.trade([[1.0, 1.0, 1.0]])
+
+
+@settings(max_examples=30, deadline=None)
+@given(pools=st.lists(pool, min_size=1, max_size=4), near_edge=st.sampled_from([0.0, 0.01]))
+def test_the_sensitivity_from_the_solves_inverse_is_the_one_taken_afresh(
+    pools: list[tuple[list[float], list[float], float, float]], near_edge: float
+) -> None:
+    """A pool's solve ends with the inverse Jacobian of the system its sensitivity needs
+    (the same traded coins at the same point); using it must change nothing."""
+    width = max(len(p[0]) for p in pools)
+    balances = _padded([[1e6 * b for b in p[0]] for p in pools], width)
+    prices = _padded([p[1] for p in pools], width)
+    amp, fee = np.array([p[2] for p in pools]), np.array([p[3] for p in pools])
+    reused = StableswapArbitrage(balances, amp, fee).trade(prices, near_edge=near_edge)
+    sensitivity = newton._sensitivity
+    given_inverses: list[bool] = []
+
+    def afresh(*args: Any) -> Any:
+        given_inverses.append(args[7] is not None)
+        return sensitivity(*args[:7])
+
+    newton._sensitivity = afresh
+    try:
+        fresh = StableswapArbitrage(balances, amp, fee).trade(prices, near_edge=near_edge)
+    finally:
+        newton._sensitivity = sensitivity
+    assert all(given_inverses)
+    assert np.array_equal(reused.sensitivity, fresh.sensitivity)
+    assert np.array_equal(reused.balances, fresh.balances, equal_nan=True)

@@ -218,8 +218,10 @@ class _System:
         return jac
 
 
-_Solved = tuple[FloatArray, FloatArray, FloatArray, BoolArray]
-"""Log balances, log D₁, c, and which pools converged."""
+_Solved = tuple[FloatArray, FloatArray, FloatArray, BoolArray, FloatArray]
+"""Log balances, log D₁, c, which pools converged, and the inverse of each pool's Jacobian
+at its last point (where it converged: what :func:`_sensitivity` needs for the same traded
+coins)."""
 
 
 def _guess(pools: ArbitragePools, log_price: FloatArray, side: IntArray) -> FloatArray:
@@ -293,6 +295,10 @@ def _solve(system: _System, lam: FloatArray) -> _Solved:
         c = system.level(lam, log_d)
         residual, ok, parts = system.residual(lam, log_d, c)
         running, done = ok.copy(), np.zeros(len(lam), bool)
+        # Every pass inverts every pool's Jacobian at its current point; a pool leaves the
+        # loop at a point whose inverse was the last taken (its step settled there, or no
+        # trial from it was accepted).
+        inverse = np.full((len(lam), width + 2, width + 2), np.nan)
         for _ in range(_MAX_ITER):
             if not running.any():
                 break
@@ -330,7 +336,7 @@ def _solve(system: _System, lam: FloatArray) -> _Solved:
                 running &= ~(rounding | failed)
                 trying &= ~(rounding | failed)
             lam, log_d, c = new_lam, new_d, new_c
-    return lam, log_d, c, done
+    return lam, log_d, c, done, inverse
 
 
 def _settle(
@@ -338,7 +344,8 @@ def _settle(
 ) -> tuple[IntArray, _Solved]:
     """Adjust each pool's traded coins until consistent; not ``ok`` where a side runs empty
     or the set does not settle."""
-    lam, log_d, c, ok = solved[0].copy(), solved[1].copy(), solved[2].copy(), solved[3].copy()
+    lam, log_d, c = solved[0].copy(), solved[1].copy(), solved[2].copy()
+    ok, inverse = solved[3].copy(), solved[4].copy()
     side = side.copy()
     pending = ok.copy()
     h = pools.h[:, None]
@@ -357,13 +364,13 @@ def _settle(
             break
         rows = np.flatnonzero(pending)
         sub, prices, s = pools.take(rows), log_price[rows], new_side[rows]
-        lam[rows], log_d[rows], c[rows], good = _solve(
+        lam[rows], log_d[rows], c[rows], good, inverse[rows] = _solve(
             _System(sub, prices, s), _guess(sub, prices, s)
         )
         side[rows] = s
         ok[rows] = good
         pending[rows] = good
-    return side, (lam, log_d, c, ok)
+    return side, (lam, log_d, c, ok, inverse)
 
 
 def _sensitivity(
@@ -374,10 +381,15 @@ def _sensitivity(
     log_d: FloatArray,
     near_edge: float,
     wanted: bool = True,
+    inverse: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Balances, d balances / d log prices by the implicit-function theorem (the traded
     coins held fixed; coins within ``near_edge`` of the band of trading counted as traded;
-    zero unless ``wanted``), and the gaps log(marginal / market price) less their mean."""
+    zero unless ``wanted``), and the gaps log(marginal / market price) less their mean.
+
+    ``inverse``: per pool, the inverse Jacobian its solve ended with (NaN where none); a pool
+    whose coins counted as traded are those it traded has the same system at the same point,
+    and that inverse is used as it is instead of being taken again."""
     has, h = pools.has, pools.h[:, None]
     gaps = pools.marginal(lam, log_d) - log_price
     near = side
@@ -391,13 +403,24 @@ def _sensitivity(
     sensitivity = np.zeros((count, width, width))
     rows = np.flatnonzero(_any(near == 1, axis=1) & _any(near == -1, axis=1))
     if len(rows) and wanted:
-        system = _System(pools.take(rows), log_price[rows], near[rows])
-        lam_r, log_d_r = lam[rows], log_d[rows]
-        _, ok, parts = system.residual(lam_r, log_d_r, system.level(lam_r, log_d_r))
+        shape = (len(rows), width + 2, width + 2)
+        inv = np.full(shape, np.nan) if inverse is None else inverse[rows]
+        moved = near[rows] != 0
+        # A pool whose solve ended where these coins trade has the system below at this very
+        # point: the inverse its solve ended with is this one.
+        ok = _all(moved == (side[rows] != 0), axis=1) & _all(np.isfinite(inv), axis=(1, 2))
+        fresh = np.flatnonzero(~ok)
+        if len(fresh):
+            sub = rows[fresh]
+            system = _System(pools.take(sub), log_price[sub], near[sub])
+            _, ok_f, parts = system.residual(
+                lam[sub], log_d[sub], system.level(lam[sub], log_d[sub])
+            )
+            jac = np.where(ok_f[:, None, None], system.jacobian(parts), np.eye(width + 2))
+            inv[fresh], ok[fresh] = _inverse(jac), ok_f
         # d(unknowns)/d(log price): each traded coin's gap equation has -1 on its price.
-        jac = np.where(ok[:, None, None], system.jacobian(parts), np.eye(width + 2))
-        d_unknowns = _inverse(jac)[:, :width, :width] * system.movedf[:, None, :]
-        use = system.moved[:, :, None] & ok[:, None, None]
+        d_unknowns = inv[:, :width, :width] * moved[:, None, :]
+        use = moved[:, :, None] & ok[:, None, None]
         sensitivity[rows] = np.where(use, x[rows][:, :, None] * d_unknowns, 0.0)
     return x, sensitivity, gaps - _masked(gaps, has, "mean")[:, None]
 
@@ -460,6 +483,7 @@ def arbitrage(
     spread = _masked(gaps0, has, "max") - _masked(gaps0, has, "min")
     side = np.zeros((count, width), np.int64)
     lam, log_d = pools.lam0.copy(), pools.log_d0.copy()
+    inverse = np.full((count, width + 2, width + 2), np.nan)
     todo = spread > pools.h + _ARB_TOL
     if start is not None and todo.any():
         with np.errstate(invalid="ignore"):
@@ -470,8 +494,11 @@ def arbitrage(
         if len(rows):
             sub, prices, s = pools.take(rows), log_price[rows], warm[rows]
             lam_w = np.where(s != 0, np.log(np.where(s != 0, guess[rows], 1.0)), sub.lam0)
-            s, (lam_w, d_w, _, ok) = _settle(sub, prices, s, _solve(_System(sub, prices, s), lam_w))
+            s, (lam_w, d_w, _, ok, inv_w) = _settle(
+                sub, prices, s, _solve(_System(sub, prices, s), lam_w)
+            )
             side[rows[ok]], lam[rows[ok]], log_d[rows[ok]] = s[ok], lam_w[ok], d_w[ok]
+            inverse[rows[ok]] = inv_w[ok]
             todo[rows[ok]] = False
     rows = np.flatnonzero(todo)
     if len(rows):
@@ -480,11 +507,13 @@ def arbitrage(
         s[np.arange(len(rows)), np.argmax(np.where(sub.has, gaps0[rows], -np.inf), axis=1)] = 1
         s[np.arange(len(rows)), np.argmin(np.where(sub.has, gaps0[rows], np.inf), axis=1)] = -1
         solved = _solve(_System(sub, prices, s), _guess(sub, prices, s))
-        s, (lam_c, d_c, _, ok) = _settle(sub, prices, s, solved)
+        s, (lam_c, d_c, _, ok, inv_c) = _settle(sub, prices, s, solved)
         if not ok.all():
             raise ArithmeticError("StableSwap arbitrage did not converge")
-        side[rows], lam[rows], log_d[rows] = s, lam_c, d_c
-    x, slopes, gaps = _sensitivity(pools, log_price, side, lam, log_d, near_edge, sensitivity)
+        side[rows], lam[rows], log_d[rows], inverse[rows] = s, lam_c, d_c, inv_c
+    x, slopes, gaps = _sensitivity(
+        pools, log_price, side, lam, log_d, near_edge, sensitivity, inverse
+    )
     gamma = pools.gamma[:, None]
     fees = np.where(side < 0, (pools.x0 - x) * (1.0 - gamma) / gamma, 0.0)
     pad = np.where(has, 0.0, np.nan)
