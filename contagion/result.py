@@ -344,6 +344,7 @@ class PropagationResult:
             for i, a in enumerate(self.asset_ids)
             if abs(self.price_change(a)) > 1e-9
         }
+        low = self.lowest_price / self.initial_price - 1.0
         return {
             "scenario": self.scenario.name,
             "converged": self.converged,
@@ -353,11 +354,7 @@ class PropagationResult:
             "total_liquidated_usd": self.total_liquidated_usd,
             "bad_debt_usd": self.bad_debt_usd,
             "price_change": moves,
-            "price_low": {
-                self.symbols[i]: self.price_low(a)
-                for i, a in enumerate(self.asset_ids)
-                if self.price_low(a) < -1e-9
-            },
+            "price_low": {self.symbols[i]: float(low[i]) for i in np.flatnonzero(low < -1e-9)},
             "losses_usd": float(self.losses["usd"].sum()),
         }
 

@@ -112,10 +112,12 @@ def _print_result(result: Any, name: NodeNamer) -> None:
     moves.add_column("asset")
     moves.add_column("low", justify="right")
     moves.add_column("end", justify="right")
+    lows = result.lowest_price / result.initial_price - 1.0
+    ends = result.final_price / result.initial_price - 1.0
     moved = [
-        (result.price_low(a), result.price_change(a), result.symbols[i])
-        for i, a in enumerate(result.asset_ids)
-        if abs(result.price_change(a)) > 1e-9 or result.price_low(a) < -1e-9
+        (float(low), float(end), symbol)
+        for low, end, symbol in zip(lows, ends, result.symbols, strict=True)
+        if abs(end) > 1e-9 or low < -1e-9
     ]
     for low, end, symbol in sorted(moved)[:12]:  # deepest fall first
         moves.add_row(Text(str(symbol)), f"{low:+.2%}", f"{end:+.2%}")

@@ -50,8 +50,7 @@ def lowest_move(result: PropagationResult, name: str | None) -> float:
     i = None if name is None else asset_index(result, name)
     if i is None:
         return float("nan")
-    path = [result.initial_price[i], *(r.price[i] for r in result.records)]
-    return float(min(path) / result.initial_price[i] - 1.0)
+    return float(result.lowest_price[i] / result.initial_price[i] - 1.0)
 
 
 def protocol_label(ctx: ReportContext, protocol_id: str) -> str:
