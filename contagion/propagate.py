@@ -37,7 +37,8 @@ from contagion.dataset import Dataset
 from contagion.dealers import DealerParams, DealerRound, dealer_round, initial_dealer_state
 from contagion.engine import Engine, build_engine
 from contagion.exceptions import ConvergenceError
-from contagion.lending.cdp import FlipRules
+from contagion.lending.cdp import ClipRules, FlipRules
+from contagion.lending.cdp_step import clip_next_event_s
 from contagion.lending.engine import (
     LendingParams,
     LendingState,
@@ -63,6 +64,7 @@ FloatArray = NDArray[np.float64]
 
 _FROZEN = 1
 _FLIP = FlipRules()
+_CLIP = ClipRules()
 
 
 def propagate(
@@ -234,9 +236,16 @@ class _Run:
             if r >= last_event and not busy and change < p.tol:
                 # Quiet, but an oracle may still be due to catch up with the market (a
                 # heartbeat, an OSM hop): skip the idle time to it, or stop at the fixed point.
-                due = next_publication_s(
-                    self.engine.feeds, self.feeds, self.prices.token(self.engine)
-                )
+                price = self.prices.token(self.engine)
+                due = next_publication_s(self.engine.feeds, self.feeds, price)
+                if p.cdp_auction == "clip":
+                    # Clipper auctions waiting for their price to fall: the next take or redo.
+                    book = self.engine.world.lending
+                    margin = LendingParams().keeper_margin
+                    due = min(
+                        due,
+                        clip_next_event_s(book, self.lending, price, self.clock, margin, _CLIP),
+                    )
                 if not np.isfinite(due):
                     converged = True
                     break
@@ -305,6 +314,7 @@ class _Run:
             keeper_capacity_usd=keepers[r] if r < len(keepers) else p.keeper_capacity_usd,
             liquidations_enabled=not paused,
             flip=_FLIP if p.cdp_auction == "flip" else None,
+            clip=_CLIP if p.cdp_auction == "clip" else None,
             now_s=now,
         )
         inventory_before = self.lending.inventory.copy()
@@ -423,11 +433,13 @@ class _Run:
                 paused=paused,
                 clearing_converged=cleared.converged,
                 clearing_residual=cleared.residual,
+                time_s=now,
             )
         )
+        # Open Clipper auctions nobody took only wait for their price to fall (skipped to).
         busy = (
             len(lr.liquidations) > 0
-            or bool(len(self.lending.open_auctions(book)))
+            or (p.cdp_auction != "clip" and bool(len(self.lending.open_auctions(book))))
             or bool((self.lending.inventory > 0).any())
             or bool(np.abs(pr.flow).sum() > 0)
             or bool(np.abs(ar.flows).sum() > 0)

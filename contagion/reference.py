@@ -10,7 +10,9 @@ The rules are the same as in the engine (see its docstring): Aave v3 ``liquidati
 the largest debt and collateral with the 50% / 100% close factor, bonus and protocol fee,
 liquidators acting when profitable after gas and slippage within a per-round capacity;
 Compound III ``absorb`` and store-front sales; Maker-style ``bark`` and keeper auctions, either
-at the market price or as Maker's 2020 ``Flipper`` (``flip.sol``: tend, dent, deal, tick).
+at the market price, as Maker's 2020 ``Flipper`` (``flip.sol``: tend, dent, deal, tick) or as
+its Liquidations 2.0 (``dog.sol`` ``bark`` one vault after another within the ``Hole`` limits,
+``clip.sol`` falling-price auctions, ``redo`` and ``take``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class _Loan:
     auction_bid: float = 0.0
     auction_tic: float = 0.0
     auction_end: float = 0.0
+    auction_top: float = 0.0
 
 
 @dataclass
@@ -145,12 +148,19 @@ class ReferenceLending:
             out.health_factor[key] = self.health_factor(loan, oracle)
         if params.liquidations_enabled:
             self._aave_round(oracle, market, depth, params, out)
+            unsafe = []
             for key, loan in self.loans.items():
                 if out.health_factor[key] < 1.0 and loan.family == "compound-v3":
                     self._absorb(loan, market, out)
                 elif out.health_factor[key] < 1.0 and loan.family == "cdp":
-                    self._bark(loan, params)
-            if params.flip is None:
+                    if params.clip is None:
+                        self._bark(loan, params)
+                    else:
+                        unsafe.append(loan)
+            if params.clip is not None:
+                self._clip_barks(unsafe, oracle, market, params)
+                self._clip_auctions(oracle, market, params, out)
+            elif params.flip is None:
                 self._auctions(market, params, out)
             else:
                 self._flip_auctions(market, params, out)
@@ -419,6 +429,151 @@ class ReferenceLending:
         )
         loan.auction_tab = loan.auction_collateral = loan.auction_debt = 0.0
         loan.auction_bid = loan.auction_tic = loan.auction_end = 0.0
+
+    # -- Liquidations 2.0: Dog and Clipper ----------------------------------------------
+    def _penalty(self, loan: _Loan) -> float:
+        return max(
+            _zero_if_nan(self._param(loan.protocol, p.asset, "liquidation_penalty"))
+            for p in loan.positions
+        )
+
+    def _clip_top(self, loan: _Loan, oracle: dict[tuple[str, str], float], buf: float) -> float:
+        """``buf`` times the protocol's oracle price of the collateral in debt units."""
+        coll = oracle[(loan.protocol, loan.auction_asset)]
+        debt = oracle[(loan.protocol, loan.debt_asset)]
+        return buf * coll / debt if debt > 0 else 0.0
+
+    def _pay_keeper(self, loan: _Loan, market: dict[str, float], tab: float, rules: Any) -> None:
+        """``tip + chip · tab`` from the Vow to the keeper: the protocol's cost."""
+        reward = (rules.tip + rules.chip * tab) * market[loan.debt_asset]
+        self.auction_bad_debt_usd[loan.protocol] = (
+            self.auction_bad_debt_usd.get(loan.protocol, 0.0) + reward
+        )
+
+    def _clip_barks(
+        self,
+        unsafe: list[_Loan],
+        oracle: dict[tuple[str, str], float],
+        market: dict[str, float],
+        params: LendingParams,
+    ) -> None:
+        """dog.sol ``bark``, one unsafe vault after another, largest tab first: each for
+        ``min(tab, Hole - Dirt, ilk.hole - ilk.dirt)``; a vault whose auction is open waits."""
+        rules = params.clip
+        assert rules is not None
+        dirt: dict[Any, float] = {}
+        for loan in self.loans.values():
+            if loan.auction_tab > 0:
+                ilk = (loan.protocol, loan.auction_asset)
+                dirt[ilk] = dirt.get(ilk, 0.0) + loan.auction_tab
+                dirt[loan.protocol] = dirt.get(loan.protocol, 0.0) + loan.auction_tab
+        tabs = []
+        for loan in unsafe:
+            if loan.auction_tab > 0:
+                continue
+            debt = sum(p.debt for p in loan.positions)
+            tabs.append((loan, debt * (1 + self._penalty(loan))))
+        for loan, tab in sorted(tabs, key=lambda item: -item[1]):
+            collateral_asset = next(p.asset for p in loan.positions if p.used)
+            ilk = (loan.protocol, collateral_asset)
+            room = min(
+                rules.hole - dirt.get(loan.protocol, 0.0), rules.ilk_hole - dirt.get(ilk, 0.0)
+            )
+            if room <= 0 or tab <= 0:
+                continue  # Dog/liquidation-limit-hit
+            share = min(room, tab) / tab
+            due = 0.0
+            loan.auction_asset = collateral_asset
+            for p in loan.positions:
+                if p.debt > 0:
+                    loan.debt_asset = p.asset
+                    due += p.debt * share
+                    p.debt -= p.debt * share
+                if p.used:
+                    taken = p.collateral * share
+                    loan.auction_collateral += taken
+                    p.collateral -= taken
+            if not loan.debt_asset:
+                loan.debt_asset = next(p.asset for p in loan.positions if not p.used)
+            loan.auction_tab = due * (1 + self._penalty(loan))
+            loan.auction_debt = due
+            loan.auction_bid = 0.0
+            loan.auction_tic = params.now_s
+            loan.auction_top = self._clip_top(loan, oracle, rules.buf)
+            # The tab barked is the room's (dart = room / chop): Dirt reaches the limit.
+            dirt[ilk] = dirt.get(ilk, 0.0) + min(room, tab)
+            dirt[loan.protocol] = dirt.get(loan.protocol, 0.0) + min(room, tab)
+            self._pay_keeper(loan, market, loan.auction_tab, rules)
+
+    def _clip_auctions(
+        self,
+        oracle: dict[tuple[str, str], float],
+        market: dict[str, float],
+        params: LendingParams,
+        out: ReferenceRound,
+    ) -> None:
+        """clip.sol one auction at a time: ``redo`` where needed, then keepers ``take`` the
+        largest discounts first within their capacity, paying the auction's price."""
+        rules = params.clip
+        assert rules is not None
+        now = params.now_s
+        quotes = []
+        for loan in self.loans.values():
+            if loan.auction_tab <= 0:
+                continue
+            elapsed = now - loan.auction_tic
+            price = loan.auction_top * rules.cut ** math.floor(elapsed / rules.step_s)
+            if elapsed > rules.tail_s or price / loan.auction_top < rules.cusp:
+                loan.auction_top = self._clip_top(loan, oracle, rules.buf)
+                loan.auction_tic = now
+                price = loan.auction_top
+                self._pay_keeper(loan, market, loan.auction_tab, rules)
+            worth = (
+                market[loan.auction_asset] * (1 - params.keeper_margin) / market[loan.debt_asset]
+            )
+            if 0 < price <= worth and loan.auction_collateral > 0:
+                quotes.append((loan, price, worth / price))
+        spent = 0.0
+        for loan, price, _ in sorted(quotes, key=lambda q: -q[2]):
+            unit = market[loan.debt_asset]
+            lot, tab = loan.auction_collateral, loan.auction_tab
+            full = min(tab, lot * price)
+            room = max(max(params.keeper_capacity_usd, 0.0) - spent, 0.0)
+            spent += full * unit
+            owe = full if full * unit <= room else room / unit
+            bought = lot if owe >= lot * price else min(owe / price, lot)
+            if bought <= 0:
+                continue
+            out.flow[loan.auction_asset] = out.flow.get(loan.auction_asset, 0.0) - bought
+            out.flow[loan.debt_asset] = out.flow.get(loan.debt_asset, 0.0) + owe
+            out.liquidations.append(
+                {
+                    "kind": "cdp-auction",
+                    "protocol": loan.protocol,
+                    "account": loan.account,
+                    "collateral_asset": loan.auction_asset,
+                    "debt_asset": loan.debt_asset,
+                    "collateral_seized": bought,
+                    "debt_repaid": owe,
+                    "protocol_fee": 0.0,
+                }
+            )
+            raised = loan.auction_bid + owe
+            if bought >= lot:
+                deficit = max(loan.auction_debt - raised, 0.0) * unit
+                self.auction_bad_debt_usd[loan.protocol] = (
+                    self.auction_bad_debt_usd.get(loan.protocol, 0.0) + deficit
+                )
+            elif tab - owe <= 0:
+                for p in loan.positions:
+                    if p.used:
+                        p.collateral += lot - bought
+            else:
+                loan.auction_tab, loan.auction_collateral = tab - owe, lot - bought
+                loan.auction_bid = raised
+                continue
+            loan.auction_tab = loan.auction_collateral = loan.auction_debt = 0.0
+            loan.auction_bid = loan.auction_tic = loan.auction_top = 0.0
 
     def _bad_debt(self, market: dict[str, float], out: ReferenceRound) -> None:
         bad = dict.fromkeys(self.family, 0.0)

@@ -55,6 +55,10 @@ class RoundRecord:
     paused: bool
     clearing_converged: bool
     clearing_residual: float
+    time_s: float = 0.0
+    """When the round ended, seconds after the snapshot (rounds are ``round_seconds`` apart,
+    or further when the solver jumps idle time to the next oracle publication or auction
+    step)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,6 +160,12 @@ class PropagationResult:
         """Relative price change of an asset from the snapshot to the end."""
         i = self.asset_ids.index(asset_id)
         return float(self.final_price[i] / self.initial_price[i] - 1.0)
+
+    @cached_property
+    def round_time_s(self) -> FloatArray:
+        """Seconds after the snapshot at which each round ended (index 0 = the snapshot, as in
+        the tables' ``round``)."""
+        return np.array([0.0, *(r.time_s for r in self.records)])
 
     @cached_property
     def lowest_price(self) -> FloatArray:

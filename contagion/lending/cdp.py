@@ -1,15 +1,29 @@
 """Maker-style collateralised debt positions: liquidation ratio, penalty, keeper auctions.
 
-Two auction rules are modelled. The default (:func:`cdp_liquidation`) follows Maker's
-Liquidations 2.0 (``Dog.bark`` and ``Clipper``):
+Three auction rules are modelled. The default (:func:`cdp_liquidation`) is a market-price
+simplification of Maker's Liquidations 2.0:
 
 * a vault is unsafe when ``collateral · price / liquidation_ratio < debt``;
 * ``bark`` starts an auction for the debt plus the liquidation penalty
   (``tab = debt · (1 + penalty)``);
-* keepers buy the collateral in the auction; what they can absorb per round is limited (the
-  ``Hole``/``hole`` limits and keeper capital), so auctions can run over several rounds; the
-  collateral is sold until the tab is covered, any collateral left returns to the vault owner,
-  and a tab not covered once the collateral is gone is bad debt (``sin``) of the protocol.
+* keepers buy the collateral at the market price less their margin (where competing keepers
+  take a falling-price auction), within a capacity per round shared over the open auctions,
+  so auctions can run over several rounds; the collateral is sold until the tab is covered,
+  any collateral left returns to the vault owner, and a tab not covered once the collateral
+  is gone is bad debt (``sin``) of the protocol.
+
+The second (:class:`ClipRules`, :func:`clip_price`, :func:`hole_room`, :func:`clip_takes`) is
+Liquidations 2.0 itself, ``Dog`` and ``Clipper`` (``dog.sol``, ``clip.sol``, ``abaci.sol``):
+
+* ``bark`` is limited by the ``Hole`` (all of a Dog's auctions) and ``ilk.hole`` (one
+  collateral type's) on the tabs of open auctions (``Dirt``, ``dirt``): a vault is barked
+  only for the room left, in part when the room is smaller than its tab;
+* ``kick`` starts a falling-price auction at ``top = buf · OSM price``; the price is
+  ``top · cut^floor(elapsed / step)`` (``StairstepExponentialDecrease``); an auction older
+  than ``tail`` or fallen below ``cusp · top`` needs ``redo`` (a new ``top`` at the OSM
+  price); ``kick`` and ``redo`` pay the keeper ``tip + chip · tab`` from the Vow;
+* keepers ``take`` once the price is at or below what the collateral is worth to them,
+  paying the auction's price, within their capacity, the cheapest auctions first.
 
 The second (:class:`FlipRules`, :func:`flip_bids`) is the English auction of Maker's
 ``Flipper`` (``flip.sol``, the collateral auction of Liquidations 1.0 to 1.2, in use on
@@ -33,7 +47,12 @@ capacity; the price itself comes from market clearing.
 
 References
 ----------
-MakerDAO (2021). Liquidations 2.0 (MIP45): Dog, Clipper, Abacus.
+MakerDAO (2021). Liquidations 2.0 (MIP45): Dog, Clipper, Abacus; dss ``src/dog.sol``
+(``bark``), ``src/clip.sol`` (``kick``, ``redo``, ``take``, ``status``), ``src/abaci.sol``
+(``StairstepExponentialDecrease``).
+MakerDAO Risk Core Unit (2021). ETH and WBTC Vaults Liquidations 2.0 Parameters; Adjusting
+Auction Parameters for ETH vault types; Auction Throughput Parameters Adjustments - Nov 9
+2021 (forum.makerdao.com).
 MakerDAO, dss ``src/flip.sol`` (Flipper: kick, tick, tend, dent, deal) and the Flipper
 documentation (docs.makerdao.com, Collateral Auction House).
 MakerDAO (2020). The Market Collapse of March 12-13, 2020: How It Impacted MakerDAO (blog).
@@ -51,12 +70,17 @@ from contagion.exceptions import ScenarioError
 
 __all__ = [
     "CdpLiquidation",
+    "ClipRules",
+    "ClipTakes",
     "FlipBids",
     "FlipRules",
     "cdp_is_unsafe",
     "cdp_liquidation",
+    "clip_price",
+    "clip_takes",
     "flip_bids",
     "flip_deficit",
+    "hole_room",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -266,3 +290,199 @@ def flip_deficit(debt: ArrayLike, bid: ArrayLike) -> FloatArray:
     d, b = np.broadcast_arrays(np.asarray(debt, dtype=float), np.asarray(bid, dtype=float))
     out: FloatArray = np.maximum(d - b, 0.0)
     return out
+
+
+# -- Clipper (clip.sol, dog.sol, abaci.sol) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipRules:
+    """Parameters of Maker's ``Dog`` and ``Clipper`` (Liquidations 2.0).
+
+    Defaults are ETH-A's in November 2021, before the throughput poll of 2021-11-15 (Maker
+    Risk Core Unit forum posts, see the module's references): the price starts at 130 % of
+    the OSM price and falls 1 % every 90 seconds; an auction resets after 140 minutes or
+    once its price is below 40 % of its start; 300 DAI plus 0.1 % of the tab reward the
+    keeper who barks or resets; ETH-A's auctions may hold 40 M DAI of tabs, all of the
+    Dog's 100 M DAI.
+
+    ``Vat.dust`` and ``chost`` (the smallest vault a partial ``bark`` may leave and the
+    smallest tab a partial ``take`` may leave) are not modelled. One auction per vault: a
+    vault barked in part is barked again for the rest once its auction has ended (Maker
+    would start a second auction as soon as there is room).
+
+    Attributes
+    ----------
+    buf
+        Starting price multiplier on the OSM price (``Clipper.buf``).
+    cut, step_s
+        ``StairstepExponentialDecrease``: the price is multiplied by ``cut`` every
+        ``step_s`` seconds.
+    tail_s
+        Auction age after which it needs ``redo`` (``Clipper.tail``).
+    cusp
+        Fraction of ``top`` below which it needs ``redo`` (``Clipper.cusp``).
+    chip, tip
+        Keeper reward for ``bark`` and ``redo``: ``tip`` (DAI) plus ``chip`` times the tab,
+        paid by the Vow (``Vat.suck``): system debt, counted with the protocol's bad debt.
+    ilk_hole
+        Largest total tab of one collateral type's open auctions (``Dog.ilks[ilk].hole``,
+        debt-asset units).
+    hole
+        Largest total tab of all of a protocol's open auctions (``Dog.Hole``).
+    """
+
+    buf: float = 1.30
+    cut: float = 0.99
+    step_s: float = 90.0
+    tail_s: float = 8_400.0
+    cusp: float = 0.40
+    chip: float = 0.001
+    tip: float = 300.0
+    ilk_hole: float = 40e6
+    hole: float = 100e6
+
+    def __post_init__(self) -> None:
+        checks = {
+            "buf": self.buf > 0,
+            "cut": 0 < self.cut < 1,
+            "step_s": self.step_s > 0,
+            "tail_s": self.tail_s > 0,
+            "cusp": 0 <= self.cusp < 1,
+            "chip": self.chip >= 0,
+            "tip": self.tip >= 0,
+            "ilk_hole": self.ilk_hole >= 0,
+            "hole": self.hole >= 0,
+        }
+        for name, ok in checks.items():
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and np.isfinite(value) and ok):
+                raise ScenarioError(f"out of range: {value!r}", field=name)
+
+    def incentive(self, tab: ArrayLike) -> FloatArray:
+        """Keeper reward of a ``kick`` or ``redo`` of an auction of ``tab``: ``tip + chip·tab``."""
+        result: FloatArray = self.tip + self.chip * np.asarray(tab, dtype=float)
+        return result
+
+
+def clip_price(top: ArrayLike, elapsed_s: ArrayLike, rules: ClipRules) -> FloatArray:
+    """Auction price ``elapsed_s`` seconds after ``kick`` (or ``redo``) at ``top``:
+    ``top · cut^floor(elapsed / step)`` (abaci.sol ``StairstepExponentialDecrease``).
+
+    >>> rules = ClipRules()
+    >>> [round(float(p), 4) for p in clip_price(1_300.0, [0.0, 89.0, 90.0, 185.0], rules)]
+    [1300.0, 1300.0, 1287.0, 1274.13]
+    """
+    steps = np.floor(np.asarray(elapsed_s, dtype=float) / rules.step_s)
+    result: FloatArray = np.asarray(top, dtype=float) * rules.cut**steps
+    return result
+
+
+def clip_needs_redo(
+    top: ArrayLike, price: ArrayLike, elapsed_s: ArrayLike, rules: ClipRules
+) -> NDArray[np.bool_]:
+    """clip.sol ``status``: older than ``tail`` or priced below ``cusp · top``."""
+    t, p, e = (np.asarray(v, dtype=float) for v in (top, price, elapsed_s))
+    result: NDArray[np.bool_] = (e > rules.tail_s) | (p / t < rules.cusp)
+    return result
+
+
+def hole_room(
+    tab: ArrayLike,
+    ilk: ArrayLike,
+    dog: ArrayLike,
+    ilk_room: ArrayLike,
+    dog_room: ArrayLike,
+) -> FloatArray:
+    """Tab each unsafe vault is barked for, in the order given, under the Dog's limits.
+
+    dog.sol ``bark``: ``room = min(Hole - Dirt, ilk.hole - ilk.dirt)``, the vault is barked
+    for ``min(tab, room)`` (a partial liquidation when the room is smaller; nothing once a
+    limit is reached) and its tab adds to both ``Dirt`` and ``dirt``. ``ilk`` and ``dog``
+    number each vault's collateral type and Dog; ``ilk_room`` and ``dog_room`` are the room
+    left before this round's barks, per ilk and per Dog. One bark after another, computed
+    at once: the ilk limits alone give each vault ``clip(ilk room - tabs before it in its
+    ilk, 0, tab)``, exact because a vault after a partial one sees no room left; the Dog's
+    limit then cuts the sequence of those amounts the same way.
+
+    >>> # Two ETH vaults (ilk 0) and a WBTC one (ilk 1) of one Dog; ETH has 15 of room left,
+    >>> # the Dog 25: the first ETH vault gets 10, the second the 5 left, WBTC the Dog's 10.
+    >>> [float(x) for x in hole_room([10.0, 10.0, 30.0], [0, 0, 1], [0, 0, 0], [15.0, 99.0], [25.0])]
+    [10.0, 5.0, 10.0]
+    """
+    t = np.asarray(tab, dtype=float)
+    ilk_ = np.asarray(ilk, dtype=np.int64)
+    dog_ = np.asarray(dog, dtype=np.int64)
+    by_ilk = _room_in_order(t, ilk_, np.asarray(ilk_room, dtype=float))
+    return _room_in_order(by_ilk, dog_, np.asarray(dog_room, dtype=float))
+
+
+def _room_in_order(amount: FloatArray, group: NDArray[np.int64], room: FloatArray) -> FloatArray:
+    """``clip(room[group] - amounts before it in its group, 0, amount)``, in order."""
+    if len(amount) == 0:
+        return amount.copy()
+    order = np.argsort(group, kind="stable")
+    g = group[order]
+    total = np.cumsum(amount[order])
+    first = np.flatnonzero(np.append(True, g[1:] != g[:-1]))
+    base = np.repeat(total[first] - amount[order][first], np.diff(np.append(first, len(g))))
+    before = total - amount[order] - base
+    out = np.empty(len(amount))
+    out[order] = np.clip(np.maximum(room[g], 0.0) - before, 0.0, amount[order])
+    return out
+
+
+@dataclass(frozen=True)
+class ClipTakes:
+    """Keepers' ``take`` calls of one round on the open Clipper auctions."""
+
+    owe: FloatArray
+    """DAI paid per auction (debt-asset units)."""
+    slice: FloatArray
+    """Collateral bought per auction."""
+
+
+def clip_takes(
+    price: ArrayLike,
+    tab: ArrayLike,
+    lot: ArrayLike,
+    worth: ArrayLike,
+    unit_usd: ArrayLike,
+    capacity_usd: float,
+) -> ClipTakes:
+    """Keepers' ``take`` of auctions at ``price`` (debt-asset units per collateral token).
+
+    An auction is taken where its price is at most ``worth``, what the collateral fetches the
+    keeper (the market less its margin, in the same units); clip.sol ``take``: the keeper pays
+    the auction's price for ``slice = min(lot, tab / price)``, ``owe = slice · price``.
+    ``capacity_usd`` is what keepers can pay this round (``owe · unit_usd`` summed); they take
+    the auctions with the largest discount ``worth / price`` first, the marginal one in part,
+    ties in the order given.
+
+    Examples
+    --------
+    Tab 11,300 DAI on 8 ETH at 1,470 DAI an ETH, worth 1,500 to keepers: 7.687 ETH are bought
+    for the whole tab, the rest goes back to the vault. At 1,600 DAI nobody takes.
+
+    >>> t = clip_takes([1_470.0, 1_600.0], 11_300.0, 8.0, 1_500.0, 1.0, 1e9)
+    >>> [round(float(x), 3) for x in t.slice], [float(x) for x in t.owe]
+    ([7.687, 0.0], [11300.0, 0.0])
+    """
+    p, t, q, w, u = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (price, tab, lot, worth, unit_usd))
+    )
+    takeable = (p > 0) & (p <= w) & (q > 0) & (t > 0)
+    full = np.where(takeable, np.minimum(t, q * p), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        discount = np.where(takeable, w / p, -np.inf)
+    order = np.argsort(-discount.ravel(), kind="stable")
+    need_usd = (full * u).ravel()[order]
+    spent = np.empty(full.size)
+    spent[order] = np.concatenate(([0.0], np.cumsum(need_usd)[:-1]))
+    room_usd = np.clip(max(capacity_usd, 0.0) - spent.reshape(full.shape), 0.0, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        owe = np.where(full * u <= room_usd, full, np.where(u > 0, room_usd / u, 0.0))
+        bought = np.where(takeable, np.minimum(owe / p, q), 0.0)
+    # The whole lot bought leaves nothing to round: it is the lot, for what it fetched.
+    whole = takeable & (owe >= q * p)
+    return ClipTakes(owe=np.where(takeable, owe, 0.0), slice=np.where(whole, q, bought))

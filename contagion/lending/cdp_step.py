@@ -4,7 +4,9 @@ Unsafe vaults are barked into auctions for debt plus penalty; keepers buy collat
 per-round capacity at the market price less their margin
 (:func:`~contagion.lending.cdp.cdp_liquidation`); a tab left when the collateral runs out is
 bad debt. With :class:`~contagion.lending.cdp.FlipRules` the auctions are instead Maker's
-2020 ``Flipper`` (tend, dent, deal after ``ttl``, tick after ``tau``).
+2020 ``Flipper`` (tend, dent, deal after ``ttl``, tick after ``tau``); with
+:class:`~contagion.lending.cdp.ClipRules` Maker's ``Dog`` and ``Clipper`` (barks within the
+``Hole`` limits, falling-price auctions keepers take, ``redo``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,19 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from contagion.lending.cdp import FlipRules, cdp_liquidation, flip_bids, flip_deficit
+from contagion.lending.cdp import (
+    ClipRules,
+    FlipRules,
+    cdp_liquidation,
+    clip_needs_redo,
+    clip_price,
+    clip_takes,
+    flip_bids,
+    flip_deficit,
+    hole_room,
+)
 from contagion.lending.layout import LoanGroup, kept
+from contagion.lending.screen import PositionPrices
 from contagion.lending.state import (
     KIND_AUCTION,
     KIND_ZERO_BID,
@@ -23,7 +36,7 @@ from contagion.lending.state import (
 )
 from contagion.world import LendingBook
 
-__all__ = ["auctions", "bark", "flip_auctions"]
+__all__ = ["auctions", "bark", "clip_auctions", "clip_bark", "clip_next_event_s", "flip_auctions"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -204,3 +217,210 @@ def flip_auctions(
         collateral_usd=lot * pm[d_ca],
         debt_usd=bid * pm[d_da],
     )
+
+
+# -- Dog and Clipper (Liquidations 2.0) ----------------------------------------------------
+
+
+def clip_bark(
+    book: LendingBook,
+    s: LendingState,
+    loans: IntArray,
+    op: FloatArray | PositionPrices,
+    pm: FloatArray,
+    params: LendingParams,
+    rules: ClipRules,
+) -> IntArray:
+    """dog.sol ``bark`` of the unsafe vaults ``loans`` (sorted) within the Dog's limits, and
+    clip.sol ``kick`` of their auctions; returns the vaults barked.
+
+    Keepers bark the largest tabs first (their reward grows with the tab), one after the
+    other: each vault is barked for the room ``Hole`` and its ``ilk.hole`` leave
+    (:func:`~contagion.lending.cdp.hole_room`), its debt and collateral taken in proportion
+    (``dink = ink · dart / art``). A vault whose auction is still open waits for it to end.
+    The auction starts at ``top = buf`` times the protocol's oracle price of the collateral
+    in debt units; the keeper's reward (``tip + chip · tab``) is the protocol's cost."""
+    loans = loans[s.auction_tab[loans] <= 0]
+    if len(loans) == 0:
+        return loans
+    group = LoanGroup.of(book, loans)
+    pos, local, k = group.pos, group.local, len(loans)
+    penalty = np.zeros(k)
+    np.maximum.at(penalty, local, book.penalty[pos])
+    debt = np.bincount(local, weights=s.debt[pos], minlength=k)
+    tab = debt * (1.0 + penalty)
+    coll_asset, debt_asset = book.loan_collateral_debt_asset
+    ca, da = coll_asset[loans], debt_asset[loans]
+    protocol = book.loan_protocol[loans]
+    n_assets = len(pm)
+    # Dirt and dirt: the tabs of the auctions open before these barks.
+    opened = s.open_auctions(book)
+    n_protocols = len(book.protocol_ids)
+    dirt_key = book.loan_protocol[opened] * n_assets + coll_asset[opened]
+    ilk_dirt = np.bincount(dirt_key, s.auction_tab[opened], n_protocols * n_assets)
+    dog_dirt = np.bincount(book.loan_protocol[opened], s.auction_tab[opened], n_protocols)
+    order = np.argsort(-tab, kind="stable")
+    barked_tab = np.empty(k)
+    barked_tab[order] = hole_room(
+        tab[order],
+        (protocol * n_assets + ca)[order],
+        protocol[order],
+        rules.ilk_hole - ilk_dirt,
+        rules.hole - dog_dirt,
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(tab > 0, np.minimum(barked_tab / tab, 1.0), 0.0)
+    chosen = share > 0
+    loans, share, penalty, debt, ca, da, protocol = kept(
+        chosen, loans, share, penalty, debt, ca, da, protocol
+    )
+    rows = np.flatnonzero(chosen[local])
+    pos, local = pos[rows], np.cumsum(chosen)[local[rows]] - 1
+    taken = np.where(book.used[pos], s.collateral[pos] * share[local], 0.0)
+    # Oracle prices of the vault's collateral and debt (one of each in a vault).
+    price = op[pos]
+    coll_price = np.zeros(len(loans))
+    debt_price = np.zeros(len(loans))
+    coll_price[local[book.used[pos]]] = price[book.used[pos]]
+    owes = book.asset[pos] == da[local]
+    debt_price[local[owes]] = price[owes]
+    s.collateral[pos] -= taken
+    s.debt[pos] -= s.debt[pos] * share[local]
+    due = debt * share
+    s.auction_tab[loans] = due * (1.0 + penalty)
+    s.auction_collateral[loans] = np.bincount(local, weights=taken, minlength=len(loans))
+    s.auction_debt[loans] = due
+    s.auction_bid[loans] = 0.0
+    s.auction_tic[loans] = params.now_s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s.auction_top[loans] = np.where(debt_price > 0, rules.buf * coll_price / debt_price, 0.0)
+    reward = rules.incentive(s.auction_tab[loans]) * pm[da]
+    np.add.at(s.auction_bad_debt_usd, protocol, reward)
+    return loans
+
+
+def clip_auctions(
+    book: LendingBook,
+    s: LendingState,
+    loans: IntArray,
+    op: FloatArray | PositionPrices,
+    pm: FloatArray,
+    params: LendingParams,
+    rules: ClipRules,
+    flow: FloatArray,
+) -> Liquidations:
+    """One round of Clipper auctions at ``params.now_s``: ``redo`` of those past ``tail`` or
+    ``cusp`` (a new ``top`` at the oracle price, the keeper's reward paid), then keepers'
+    ``take`` within their capacity (:func:`~contagion.lending.cdp.clip_takes`).
+
+    A take pays the auction's price: the collateral bought is sold on the market (sell flow)
+    and the DAI paid bought there (buy flow). An auction ends when its tab is raised (the
+    collateral left goes back to the vault) or its collateral is gone (the debt it did not
+    raise is bad debt: clip.sol leaves it in the Vow as ``sin``; the penalty is income, not
+    debt). ``loans`` are the open auctions (sorted)."""
+    if len(loans) == 0:
+        return Liquidations.empty()
+    now = params.now_s
+    coll_asset, debt_asset = book.loan_collateral_debt_asset
+    ca, da = coll_asset[loans], debt_asset[loans]
+    top, tic = s.auction_top[loans], s.auction_tic[loans]
+    price = clip_price(top, now - tic, rules)
+    redo = clip_needs_redo(top, price, now - tic, rules)
+    if redo.any():
+        again = loans[redo]
+        pos = book.positions_of(again)
+        local = np.repeat(np.arange(len(again)), book.loan_size[again])
+        oracle = op[pos]
+        coll_price = np.zeros(len(again))
+        debt_price = np.zeros(len(again))
+        used = book.used[pos]
+        coll_price[local[used]] = oracle[used]
+        owes = book.asset[pos] == da[redo][local]
+        debt_price[local[owes]] = oracle[owes]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new_top = np.where(debt_price > 0, rules.buf * coll_price / debt_price, 0.0)
+        s.auction_top[again] = new_top
+        s.auction_tic[again] = now
+        price = np.where(redo, 0.0, price)
+        price[redo] = new_top
+        reward = rules.incentive(s.auction_tab[again]) * pm[da[redo]]
+        np.add.at(s.auction_bad_debt_usd, book.loan_protocol[again], reward)
+    tab, lot = s.auction_tab[loans], s.auction_collateral[loans]
+    worth = pm[ca] * (1.0 - params.keeper_margin) / pm[da]
+    takes = clip_takes(price, tab, lot, worth, pm[da], params.keeper_capacity_usd)
+    owe, bought = takes.owe, takes.slice
+    np.add.at(flow, ca, -bought)
+    np.add.at(flow, da, owe)
+    raised = s.auction_bid[loans] + owe
+    tab_left = tab - owe
+    lot_left = lot - bought
+    emptied = (bought > 0) & (bought >= lot)
+    covered = ~emptied & (owe > 0) & (tab_left <= 0)
+    # A raised tab returns the collateral left to the vault.
+    back = loans[covered]
+    if len(back):
+        back_pos = book.positions_of(back)
+        amount = np.repeat(lot_left[covered], book.loan_size[back])
+        used = book.used[back_pos]
+        s.collateral[back_pos[used]] += amount[used]
+    deficit = np.where(emptied, np.maximum(s.auction_debt[loans] - raised, 0.0), 0.0) * pm[da]
+    np.add.at(s.auction_bad_debt_usd, book.loan_protocol[loans], deficit)
+    closed = emptied | covered
+    s.auction_tab[loans] = np.where(closed, 0.0, tab_left)
+    s.auction_collateral[loans] = np.where(closed, 0.0, lot_left)
+    s.auction_bid[loans] = np.where(closed, 0.0, raised)
+    for field in (s.auction_debt, s.auction_tic, s.auction_top):
+        field[loans[closed]] = 0.0
+    loans, ca, da, bought, owe = kept(bought > 0, loans, ca, da, bought, owe)
+    return Liquidations(
+        kind=np.full(len(loans), KIND_AUCTION, dtype=np.int64),
+        loan=loans,
+        protocol=book.loan_protocol[loans],
+        collateral_asset=ca,
+        debt_asset=da,
+        collateral_seized=bought,
+        debt_repaid=owe,
+        protocol_fee=np.zeros(len(loans)),
+        collateral_usd=bought * pm[ca],
+        debt_usd=owe * pm[da],
+    )
+
+
+def clip_next_event_s(
+    book: LendingBook,
+    s: LendingState,
+    pm: FloatArray,
+    now_s: float,
+    keeper_margin: float,
+    rules: ClipRules,
+) -> float:
+    """Earliest time after ``now_s`` an open Clipper auction becomes takeable at the
+    market prices ``pm`` (its falling price reaches what keepers pay) or needs ``redo``;
+    ``inf`` with no open auction. While auctions only wait for their price to fall, nothing
+    else changes: the solver jumps its clock to this time."""
+    loans = s.open_auctions(book)
+    if len(loans) == 0:
+        return float("inf")
+    coll_asset, debt_asset = book.loan_collateral_debt_asset
+    top, tic = s.auction_top[loans], s.auction_tic[loans]
+    worth = pm[coll_asset[loans]] * (1.0 - keeper_margin) / pm[debt_asset[loans]]
+    log_cut = np.log(rules.cut)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Steps until top · cut^k <= worth, and until top · cut^k < cusp · top.
+        to_take = np.ceil(np.log(worth / top) / log_cut - 1e-12)
+    to_take = np.where(np.isfinite(to_take), np.maximum(to_take, 0.0), np.inf)
+    take_s = tic + to_take * rules.step_s
+    # Past due but not taken (no capacity, or rounding at the step): the next step.
+    next_step = tic + (np.floor((now_s - tic) / rules.step_s) + 1.0) * rules.step_s
+    take_s = np.where(take_s <= now_s, next_step, take_s)
+    to_cusp = np.floor(np.log(rules.cusp) / log_cut) + 1.0 if rules.cusp > 0 else np.inf
+    times = np.concatenate(
+        [
+            take_s,
+            tic + to_cusp * rules.step_s,
+            # ``tail`` is passed once the age exceeds it: a second later.
+            tic + rules.tail_s + 1.0,
+        ]
+    )
+    times = times[times > now_s]
+    return float(times.min()) if len(times) else float("inf")

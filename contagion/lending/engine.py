@@ -23,7 +23,9 @@ and values the bad debt left:
   when the collateral runs out is bad debt. With :class:`~contagion.lending.cdp.FlipRules`
   the auctions are instead Maker's 2020 ``Flipper`` (tend, dent, deal after ``ttl``, tick
   after ``tau``): keepers bid within their capacity, an opportunistic bidder bids 0 DAI on
-  what nobody else bids on, and the debt a final bid does not cover is bad debt.
+  what nobody else bids on, and the debt a final bid does not cover is bad debt. With
+  :class:`~contagion.lending.cdp.ClipRules` they are Maker's Liquidations 2.0: barks within
+  the ``Hole`` limits, falling-price auctions keepers take once cheap enough, ``redo``.
 
 Bad debt of the Aave family is the market-value shortfall of insolvent loans
 (``max(0, debt - collateral)``), allocated to debt assets pro rata: it is what the suppliers of
@@ -41,7 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from contagion.lending.aave_step import liquidation_calls
-from contagion.lending.cdp_step import auctions, bark, flip_auctions
+from contagion.lending.cdp_step import auctions, bark, clip_auctions, clip_bark, flip_auctions
 from contagion.lending.comet_step import absorb, buy_collateral
 from contagion.lending.layout import LoanGroup
 from contagion.lending.screen import HealthScreen, PositionPrices
@@ -154,14 +156,21 @@ def lending_round(
         called = part.loan
         parts.append(absorb(book, new, market_price, liquidatable[kind == COMET]))
         barked = liquidatable[kind == CDP]
-        bark(book, new, barked, params)
+        if params.clip is None:
+            bark(book, new, barked, params)
+        else:
+            barked = clip_bark(book, new, barked, op, market_price, params, params.clip)
         if len(barked):
             opened = np.concatenate([auctioned, barked])
             opened.sort()
             opened = opened[np.append(True, opened[1:] != opened[:-1])]
             opened = opened[new.auction_tab[opened] > 0]
     if params.liquidations_enabled:
-        if params.flip is None:
+        if params.clip is not None:
+            parts.append(
+                clip_auctions(book, new, opened, op, market_price, params, params.clip, flow)
+            )
+        elif params.flip is None:
             parts.append(auctions(book, new, opened, market_price, params, flow))
         else:
             parts.append(flip_auctions(book, new, opened, market_price, params, params.flip, flow))

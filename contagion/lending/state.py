@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from contagion.lending.cdp import FlipRules
+from contagion.lending.cdp import ClipRules, FlipRules
 from contagion.lending.layout import LoanGroup
 from contagion.world import LendingBook
 
@@ -55,8 +55,12 @@ class LendingParams:
     flip
         Run CDP auctions as Maker's ``Flipper`` with these rules; None (the default) runs
         the market-price auctions of :func:`~contagion.lending.cdp.cdp_liquidation`.
+    clip
+        Run CDP barks and auctions as Maker's ``Dog`` and ``Clipper`` (Liquidations 2.0)
+        with these rules (not together with ``flip``).
     now_s
-        Time of the round (seconds): flip auctions' ``tic`` and ``end`` are measured on it.
+        Time of the round (seconds): flip auctions' ``tic`` and ``end``, and clip auctions'
+        ``tic``, are measured on it.
     """
 
     liquidator_capacity_usd: float = np.inf
@@ -65,7 +69,12 @@ class LendingParams:
     keeper_margin: float = 0.02
     liquidations_enabled: bool = True
     flip: FlipRules | None = None
+    clip: ClipRules | None = None
     now_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.flip is not None and self.clip is not None:
+            raise ValueError("CDP auctions follow either flip or clip rules, not both")
 
 
 @dataclass(frozen=True)
@@ -87,13 +96,18 @@ class LendingState:
     auction_bad_debt_usd: FloatArray
     """Per protocol: CDP tabs left uncovered, cumulative, USD."""
     auction_debt: FloatArray
-    """Per loan: debt (without penalty) of the open flip auction, debt-asset units."""
+    """Per loan: debt (without penalty) of the open flip or clip auction, debt-asset units."""
     auction_bid: FloatArray
-    """Per loan: the open flip auction's bid (debt-asset units)."""
+    """Per loan: the open flip auction's bid; what the clip auction has raised (debt-asset
+    units)."""
     auction_tic: FloatArray
-    """Per loan: when the flip auction's last bid expires (s; 0 while it has no bid)."""
+    """Per loan: when the flip auction's last bid expires (s; 0 while it has no bid); when
+    the clip auction started or was last reset."""
     auction_end: FloatArray
     """Per loan: when the flip auction ends (s)."""
+    auction_top: FloatArray
+    """Per loan: the clip auction's starting price ``top`` (debt-asset units per collateral
+    token)."""
     written_off: NDArray[np.bool_]
     """Per loan: an Aave-family loan with debt and no collateral left, which no
     ``liquidationCall`` can reach again (there is nothing to seize) and nothing in a round
@@ -130,6 +144,7 @@ class LendingState:
             auction_bid=np.zeros(book.n_loans),
             auction_tic=np.zeros(book.n_loans),
             auction_end=np.zeros(book.n_loans),
+            auction_top=np.zeros(book.n_loans),
             written_off=np.zeros(book.n_loans, dtype=bool),
             written_off_debt=np.zeros((n_protocols, n_assets)),
         )

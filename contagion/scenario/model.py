@@ -120,11 +120,16 @@ class ModelParams:
     keeper_capacity_path : list of float, default empty
         Keeper capacity round by round (USD), for keepers whose participation changes over
         the run (gas spikes, stalled bots); rounds past its end use ``keeper_capacity_usd``.
-    cdp_auction : {'market', 'flip'}, default 'market'
+    cdp_auction : {'market', 'flip', 'clip'}, default 'market'
         How CDP collateral is auctioned: ``market``, keepers buy at the market price less
-        their margin (Liquidations 2.0 style); ``flip``, Maker's 2020 ``Flipper`` with tend,
+        their margin, the price competing keepers take a falling-price auction at (a
+        simplification of Liquidations 2.0); ``flip``, Maker's 2020 ``Flipper`` with tend,
         dent, a 10-minute bid duration and a 0-DAI bidder
-        (:class:`~contagion.lending.cdp.FlipRules`).
+        (:class:`~contagion.lending.cdp.FlipRules`); ``clip``, Maker's Liquidations 2.0
+        ``Dog`` and ``Clipper`` with ETH-A's parameters: barks within the ``Hole`` limits,
+        auctions starting at 130 % of the OSM price and falling 1 % every 90 s, taken by
+        keepers once at or below the market less their margin, reset after 140 minutes
+        (:class:`~contagion.lending.cdp.ClipRules`).
     iv_response : float, default 0.5
         Implied-volatility points added per 1% realised move of the underlying, either
         direction (assumption; 0 switches the vega feedback off).
@@ -168,7 +173,7 @@ class ModelParams:
     gas_usd: float = 20.0
     keeper_capacity_usd: float = 10e6
     keeper_capacity_path: tuple[float, ...] = ()
-    cdp_auction: Literal["market", "flip"] = "market"
+    cdp_auction: Literal["market", "flip", "clip"] = "market"
     iv_response: float = 0.5
     dealer_sign: Literal["dataset", "short", "long"] = "dataset"
     hedge_threshold: float = 0.01
@@ -196,7 +201,7 @@ class ModelParams:
         _set(self, **num, dealer_sign=_choice("dealer_sign", self.dealer_sign, _SIGNS))
         _set(
             self,
-            cdp_auction=_choice("cdp_auction", self.cdp_auction, ("market", "flip")),
+            cdp_auction=_choice("cdp_auction", self.cdp_auction, ("market", "flip", "clip")),
         )
         path = self.keeper_capacity_path
         if isinstance(path, str | bytes) or not isinstance(path, list | tuple):

@@ -1,0 +1,305 @@
+"""Maker's Liquidations 2.0 (dog.sol, clip.sol, abaci.sol): the published price curve, the
+Dog's limits one bark after another, keepers' takes, the vectorised round against the
+per-loan reference, and Clipper auctions through the solver."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lending_checks import (
+    assert_balances_match,
+    assert_round_matches,
+    eth_moves,
+    moved_prices,
+    small_world,
+)
+
+from contagion import sample_world
+from contagion.exceptions import ScenarioError
+from contagion.lending.cdp import (
+    ClipRules,
+    FlipRules,
+    clip_needs_redo,
+    clip_price,
+    clip_takes,
+    hole_room,
+)
+from contagion.lending.cdp_step import clip_next_event_s
+from contagion.lending.engine import LendingParams, LendingState, lending_round
+from contagion.propagate import propagate
+from contagion.reference import ReferenceLending
+from contagion.scenario import (
+    ModelParams,
+    PriceShock,
+    Scenario,
+    scenario_from_toml,
+    scenario_to_toml,
+)
+
+ETH_A = ClipRules()
+
+# -- the price curve ---------------------------------------------------------------------
+
+
+def test_eth_b_curve_of_june_2021_resets_at_48_percent_with_a_37_percent_loss() -> None:
+    # Maker Risk Core Unit, "Adjusting Auction Parameters for ETH vault types" (2021): buf
+    # 1.20, cut 0.99, step 60 s, tail 90 minutes: "OSM price at auction reset = 48%", and
+    # "Maker loss for 130% LR vault type at lowest auction price is estimated at about -37%".
+    rules = ClipRules(buf=1.20, cut=0.99, step_s=60.0, tail_s=5_400.0, cusp=0.4)
+    osm = 1.0
+    top = rules.buf * osm
+    lowest = float(clip_price(top, rules.tail_s, rules))
+    assert lowest / osm == pytest.approx(0.4857, abs=5e-4)
+    assert round(lowest / osm, 2) == 0.49 and math.floor(lowest / osm * 100) == 48
+    # A vault at its 130 % ratio: collateral worth 1.3 x debt at the OSM price.
+    loss = 1.3 * lowest - 1.0
+    assert round(loss, 2) == -0.37
+    # Past the tail (not at it) the auction needs redo; above cusp (0.4 x top) it does not.
+    assert not clip_needs_redo(top, lowest, rules.tail_s, rules)
+    assert clip_needs_redo(top, lowest, rules.tail_s + 1.0, rules)
+
+
+def test_stairstep_falls_once_per_step_and_cusp_resets() -> None:
+    top = 2_600.0  # 1.30 x an OSM price of 2,000
+    prices = clip_price(top, [0.0, 89.9, 90.0, 179.9, 180.0, 900.0], ETH_A)
+    np.testing.assert_allclose(
+        prices, [2_600.0, 2_600.0, 2_574.0, 2_574.0, 2_548.26, 2_600.0 * 0.99**10]
+    )
+    # cut^91 = 0.4007 is above cusp 0.40, cut^92 = 0.3967 below: a reset after 92 steps
+    # (138 minutes), before the 140-minute tail.
+    at_91, at_92 = clip_price(top, [91 * 90.0, 92 * 90.0], ETH_A)
+    assert not clip_needs_redo(top, at_91, 91 * 90.0, ETH_A)
+    assert clip_needs_redo(top, at_92, 92 * 90.0, ETH_A)
+
+
+def test_rules_are_checked() -> None:
+    with pytest.raises(ScenarioError, match="cut"):
+        ClipRules(cut=1.0)
+    with pytest.raises(ScenarioError, match="ilk_hole"):
+        ClipRules(ilk_hole=-1.0)
+    with pytest.raises(ValueError, match="flip or clip"):
+        LendingParams(flip=FlipRules(), clip=ETH_A)
+
+
+# -- the Dog's limits ----------------------------------------------------------------------
+
+
+def _sequential_barks(
+    tabs: list[float],
+    ilks: list[int],
+    dogs: list[int],
+    ilk_room: list[float],
+    dog_room: list[float],
+) -> list[float]:
+    """dog.sol ``bark`` called once per vault, in order."""
+    ilk_dirt = [0.0] * len(ilk_room)
+    dog_dirt = [0.0] * len(dog_room)
+    out = []
+    for tab, ilk, dog in zip(tabs, ilks, dogs, strict=True):
+        room = min(dog_room[dog] - dog_dirt[dog], ilk_room[ilk] - ilk_dirt[ilk])
+        barked = 0.0 if room <= 0 else min(room, tab)
+        ilk_dirt[ilk] += barked
+        dog_dirt[dog] += barked
+        out.append(barked)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(st.floats(0.0, 100.0), st.integers(0, 3), st.integers(0, 1)),
+        min_size=0,
+        max_size=25,
+    ),
+    ilk_room=st.lists(st.floats(-20.0, 200.0), min_size=4, max_size=4),
+    dog_room=st.lists(st.floats(-20.0, 300.0), min_size=2, max_size=2),
+)
+def test_hole_room_is_barks_one_after_another(
+    data: list[tuple[float, int, int]], ilk_room: list[float], dog_room: list[float]
+) -> None:
+    # Ilk i belongs to Dog i % 2, as a collateral type belongs to one protocol.
+    tabs = [d[0] for d in data]
+    ilks = [d[1] for d in data]
+    dogs = [i % 2 for i in ilks]
+    fast = hole_room(tabs, ilks, dogs, ilk_room, dog_room)
+    slow = _sequential_barks(tabs, ilks, dogs, ilk_room, dog_room)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-9)
+    # Never more than the room: the limits hold after the barks.
+    for ilk in range(4):
+        assert (
+            sum(f for f, i in zip(fast, ilks, strict=True) if i == ilk)
+            <= max(ilk_room[ilk], 0.0) + 1e-9
+        )
+
+
+def test_clip_takes_cheapest_first_within_capacity() -> None:
+    # Three auctions worth 1,500 a token to keepers, priced 1,200 (discount 1.25), 1,450
+    # (1.03) and 1,600 (not takeable); tabs 12,000 DAI each on 20 tokens; 15,000 USD of
+    # capacity: the cheapest auction's whole tab (10 tokens), then 3,000 DAI of the next.
+    t = clip_takes([1_450.0, 1_200.0, 1_600.0], 12_000.0, 20.0, 1_500.0, 1.0, 15_000.0)
+    np.testing.assert_allclose(t.owe, [3_000.0, 12_000.0, 0.0])
+    np.testing.assert_allclose(t.slice, [3_000.0 / 1_450.0, 10.0, 0.0])
+    # The lot worth less than the tab at the auction price: the whole lot, for its price.
+    t = clip_takes(1_000.0, 12_000.0, 5.0, 1_500.0, 1.0, np.inf)
+    assert float(t.slice) == 5.0 and float(t.owe) == 5_000.0
+
+
+# -- the lending round against the reference -----------------------------------------------
+
+RULE_SETS = (
+    ETH_A,
+    ClipRules(ilk_hole=3e5, hole=5e5),
+    ClipRules(ilk_hole=1e5, hole=1.5e5, step_s=30.0, tail_s=900.0, cusp=0.7),
+)
+
+
+def _run_both(
+    seed: int, moves: list[float], capacities: list[float], rules: ClipRules, dt: float
+) -> int:
+    ds, world = small_world(600, seed)
+    book, a = world.lending, world.assets
+    depth = np.full(len(a), 40e6)
+    state = LendingState.initial(book, len(a))
+    reference = ReferenceLending(ds)
+    key = [
+        (book.protocol_ids[book.loan_protocol[book.loan[i]]], a.ids[book.asset[i]])
+        for i in range(book.n_positions)
+    ]
+    taken = 0
+    for r, capacity in enumerate(capacities):
+        market, oracle, oracle_usd = moved_prices(world, eth_moves(world, moves[r % len(moves)]))
+        params = LendingParams(keeper_capacity_usd=capacity, clip=rules, now_s=dt * (r + 1))
+        before = state.copy()
+        state, fast = lending_round(book, state, oracle, oracle_usd, market, depth, params)
+        slow = reference.round(
+            dict(zip(key, oracle.tolist(), strict=True)),
+            dict(zip(key, oracle_usd.tolist(), strict=True)),
+            dict(zip(a.ids, market.tolist(), strict=True)),
+            dict(zip(a.ids, depth.tolist(), strict=True)),
+            params,
+        )
+        assert_round_matches(book, a.ids, fast, slow)
+        _check_conservation(world, before, state, fast.liquidations, rules)
+        taken += int((fast.liquidations.kind == 2).sum())
+    assert_balances_match(book, a.ids, state, reference)
+    return taken
+
+
+def _check_conservation(world, before, after, liquidations, rules: ClipRules) -> None:  # type: ignore[no-untyped-def]
+    """A vault's collateral is only moved (vault, auction, sold), auction tabs respect the limits, a
+    take pays the price for what it bought and no balance goes negative."""
+    book = world.lending
+    held = book.per_loan(np.where(book.used, before.collateral, 0.0)) + before.auction_collateral
+    now = book.per_loan(np.where(book.used, after.collateral, 0.0)) + after.auction_collateral
+    sold = np.bincount(
+        liquidations.loan[liquidations.kind == 2],
+        liquidations.collateral_seized[liquidations.kind == 2],
+        book.n_loans,
+    )
+    vaults = np.concatenate([np.arange(a, b) for a, b in book.cdp_loan_runs])
+    np.testing.assert_allclose((now + sold)[vaults], held[vaults], rtol=1e-9, atol=1e-9)
+    assert (after.collateral >= -1e-9).all() and (after.debt >= -1e-9).all()
+    assert (after.auction_tab >= 0).all() and (after.auction_collateral >= -1e-12).all()
+    opened = after.open_auctions(book)
+    for p in np.unique(book.loan_protocol[opened]):
+        mine = opened[book.loan_protocol[opened] == p]
+        assert after.auction_tab[mine].sum() <= rules.hole * (1 + 1e-9)
+    assert (liquidations.debt_repaid >= 0).all() and (liquidations.collateral_seized >= 0).all()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 3),
+    moves=st.lists(st.floats(0.45, 1.1), min_size=1, max_size=4),
+    capacities=st.lists(st.sampled_from([np.inf, 1e6, 2e4, 0.0]), min_size=2, max_size=7),
+    rules=st.sampled_from(RULE_SETS),
+    dt=st.sampled_from([60.0, 600.0, 3_000.0]),
+)
+def test_clip_round_matches_reference(
+    seed: int, moves: list[float], capacities: list[float], rules: ClipRules, dt: float
+) -> None:
+    _run_both(seed, moves, capacities, rules, dt)
+
+
+def test_reference_comparison_sees_partial_barks_and_takes() -> None:
+    # The comparison is not vacuous: tight limits bark vaults in part, and auctions are taken.
+    _, world = small_world(600, 1)
+    book = world.lending
+    market, oracle, oracle_usd = moved_prices(world, eth_moves(world, 0.5))
+    state = LendingState.initial(book, len(market))
+    rules = RULE_SETS[1]
+    params = LendingParams(clip=rules, now_s=60.0)
+    depth = np.full(len(market), 40e6)
+    state, _ = lending_round(book, state, oracle, oracle_usd, market, depth, params)
+    opened = state.open_auctions(book)
+    assert len(opened) and state.auction_tab[opened].sum() == pytest.approx(rules.hole)
+    partial = book.per_loan(state.debt)[opened] > 0
+    assert partial.sum() >= 1
+    assert _run_both(1, [0.5], [1e6] * 6, rules, 3_000.0) > 0
+
+
+# -- when auctions become takeable -----------------------------------------------------------
+
+
+def test_next_event_is_the_step_the_price_reaches_what_keepers_pay() -> None:
+    _, world = small_world(600, 1)
+    book = world.lending
+    market, oracle, oracle_usd = moved_prices(world, eth_moves(world, 0.5))
+    state = LendingState.initial(book, len(market))
+    params = LendingParams(clip=ETH_A, now_s=60.0, keeper_capacity_usd=np.inf)
+    depth = np.full(len(market), 40e6)
+    state, first = lending_round(book, state, oracle, oracle_usd, market, depth, params)
+    assert not (first.liquidations.kind == 2).any()  # 130 % of the oracle: too dear
+    due = clip_next_event_s(book, state, market, 60.0, params.keeper_margin, ETH_A)
+    # The oracle moved with the market: the price must fall to 0.98 / 1.30 of its start.
+    steps = math.ceil(math.log(0.98 / 1.30) / math.log(0.99))
+    assert due == pytest.approx(60.0 + steps * ETH_A.step_s)
+    # One second before, nothing is taken; at that time, the auctions are.
+    for now, expect in ((due - 1.0, False), (due, True)):
+        trial = state.copy()
+        at = LendingParams(clip=ETH_A, now_s=now, keeper_capacity_usd=np.inf)
+        _, rnd = lending_round(book, trial, oracle, oracle_usd, market, depth, at)
+        assert bool((rnd.liquidations.kind == 2).any()) is expect
+
+
+# -- through the solver and the scenario ---------------------------------------------------
+
+
+def test_solver_runs_clipper_auctions_to_a_fixed_point() -> None:
+    world = sample_world(positions=3_000, seed=3)
+    shock = (PriceShock("ETH", -0.35),)
+    params = ModelParams(cdp_auction="clip", max_rounds=400)
+    clip = propagate(world, Scenario("clip", shocks=shock, params=params))
+    assert clip.converged
+    liq = clip.liquidations
+    maker = liq[(liq["protocol_id"] == "maker-cdp") & (liq["kind"] == "cdp-auction")]
+    assert len(maker) > 0
+    # Keepers pay the auction's price, never more than the market (as the round found it:
+    # the prices after the round before) less their margin.
+    paid = (maker["debt_repaid"] / maker["collateral_seized"]).to_numpy()
+    market = clip.prices.set_index(["round", "asset_id"])["price_usd"]
+    worth = np.array(
+        [
+            market[(r - 1, a)] * 0.98
+            for r, a in zip(maker["round"], maker["collateral_asset_id"], strict=True)
+        ]
+    )
+    assert (paid <= worth * (1 + 1e-9)).all() and (paid >= 0.9 * worth).all()
+    # Auctions waiting for their price to fall are skipped to the next step, not run
+    # minute by minute: the run spans hours more than its rounds at 60 s.
+    gaps = np.diff(clip.round_time_s)
+    assert gaps.min() == 60.0 and (gaps == 90.0 * np.round(gaps / 90.0)).any()
+    assert clip.round_time_s[-1] > 10 * 3_600.0 > 60.0 * clip.rounds
+    # Hole limits: the Maker bad debt stays small next to what was auctioned.
+    assert clip.bad_debt_usd["maker-cdp"] < 0.05 * maker["debt_usd"].sum()
+
+
+def test_scenario_carries_the_clip_rule() -> None:
+    s = Scenario("clip", params=ModelParams(cdp_auction="clip"))
+    assert scenario_from_toml(scenario_to_toml(s)) == s
+    with pytest.raises(ScenarioError, match="cdp_auction"):
+        ModelParams(cdp_auction="clipper")  # type: ignore[arg-type]
