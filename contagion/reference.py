@@ -301,8 +301,7 @@ class ReferenceLending:
             if p.debt > 0:
                 loan.debt_asset = p.asset
                 loan.auction_tab += p.debt * (1 + penalty)
-                if params.flip is not None:
-                    loan.auction_debt += p.debt
+                loan.auction_debt += p.debt
                 p.debt = 0.0
             if p.used and p.collateral > 0:
                 loan.auction_asset = p.asset
@@ -340,19 +339,25 @@ class ReferenceLending:
                         "protocol_fee": 0.0,
                     }
                 )
+            raised = loan.auction_bid + spend / market[loan.debt_asset]
             if exhausted and tab_left > 0:
-                self.auction_bad_debt_usd[loan.protocol] = (
-                    self.auction_bad_debt_usd.get(loan.protocol, 0.0) + tab_left
-                )
+                # The debt the auction did not raise is bad debt; the penalty is not.
+                owed = max(loan.auction_debt - loan.auction_bid, 0.0) * market[loan.debt_asset]
+                self.auction_bad_debt_usd[loan.protocol] = self.auction_bad_debt_usd.get(
+                    loan.protocol, 0.0
+                ) + max(owed - spend, 0.0)
                 loan.auction_tab = loan.auction_collateral = 0.0
+                loan.auction_debt = loan.auction_bid = 0.0
             elif tab_left <= 0:
                 for p in loan.positions:
                     if p.used:
                         p.collateral += coll_left
                 loan.auction_tab = loan.auction_collateral = 0.0
+                loan.auction_debt = loan.auction_bid = 0.0
             else:
                 loan.auction_tab = tab_left / market[loan.debt_asset]
                 loan.auction_collateral = coll_left
+                loan.auction_bid = raised
 
     def _flip_auctions(
         self, market: dict[str, float], params: LendingParams, out: ReferenceRound

@@ -9,8 +9,9 @@ simplification of Maker's Liquidations 2.0:
 * keepers buy the collateral at the market price less their margin (where competing keepers
   take a falling-price auction), within a capacity per round shared over the open auctions,
   so auctions can run over several rounds; the collateral is sold until the tab is covered,
-  any collateral left returns to the vault owner, and a tab not covered once the collateral
-  is gone is bad debt (``sin``) of the protocol.
+  any collateral left returns to the vault owner, and the debt not covered once the
+  collateral is gone is bad debt (``sin``) of the protocol (the penalty is income foregone,
+  not a loss).
 
 The second (:class:`ClipRules`, :func:`clip_price`, :func:`hole_room`, :func:`clip_takes`) is
 Liquidations 2.0 itself, ``Dog`` and ``Clipper`` (``dog.sol``, ``clip.sol``, ``abaci.sol``):
@@ -110,11 +111,15 @@ class CdpLiquidation:
     collateral_left: FloatArray
     """Collateral still in the auction (returned to the owner once the tab is covered)."""
     bad_debt: FloatArray
-    """Tab not covered because the collateral ran out (USD)."""
+    """Debt (without the penalty) not covered because the collateral ran out (USD)."""
 
 
 def cdp_liquidation(
-    tab: ArrayLike, collateral: ArrayLike, auction_price: ArrayLike, keeper_capacity_usd: ArrayLike
+    tab: ArrayLike,
+    collateral: ArrayLike,
+    auction_price: ArrayLike,
+    keeper_capacity_usd: ArrayLike,
+    debt: ArrayLike | None = None,
 ) -> CdpLiquidation:
     """Settle one round of collateral auctions.
 
@@ -129,19 +134,32 @@ def cdp_liquidation(
         slippage they face when reselling.
     keeper_capacity_usd
         USD keepers can spend on each auction this round.
+    debt
+        Debt (USD, without the penalty) the auction still has to raise before it covers what
+        the vault owed (``sin`` the Vow booked at ``bark``, less what earlier rounds raised);
+        the whole tab when not given. An auction whose collateral runs out leaves this much
+        uncovered as bad debt: the penalty in an unraised tab is income foregone, not a loss.
 
     Examples
     --------
     A vault owing 10,000 DAI with the 13% penalty holds 8 ETH; keepers pay $1,500 and can
     spend $6,000 this round:
 
-    >>> r = cdp_liquidation(11_300.0, 8.0, 1_500.0, 6_000.0)
+    >>> r = cdp_liquidation(11_300.0, 8.0, 1_500.0, 6_000.0, debt=10_000.0)
     >>> float(r.collateral_sold), float(r.tab_left), float(r.bad_debt)
     (4.0, 5300.0, 0.0)
+
+    The 4 ETH left fetch $1,000 each: $4,000 more, the debt is covered up to $0 of the
+    $10,000, and $1,300 of penalty go unraised, which is not bad debt:
+
+    >>> r = cdp_liquidation(r.tab_left, r.collateral_left, 1_000.0, 6_000.0, debt=4_000.0)
+    >>> float(r.tab_covered), float(r.bad_debt)
+    (4000.0, 0.0)
     """
     t, c, p, cap = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (tab, collateral, auction_price, keeper_capacity_usd))
     )
+    owed = t if debt is None else np.broadcast_to(np.asarray(debt, dtype=float), t.shape)
     spend = np.minimum(np.minimum(t, c * p), np.maximum(cap, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         sold = np.where(p > 0, spend / p, 0.0)
@@ -149,7 +167,7 @@ def cdp_liquidation(
     tab_left = t - spend
     collateral_left = c - sold
     exhausted = collateral_left <= 1e-12 * np.maximum(c, 1.0)
-    bad = np.where(exhausted & (tab_left > 0), tab_left, 0.0)
+    bad = np.where(exhausted & (tab_left > 0), np.maximum(owed - spend, 0.0), 0.0)
     return CdpLiquidation(
         collateral_sold=sold,
         tab_covered=spend,

@@ -2,8 +2,8 @@
 
 Unsafe vaults are barked into auctions for debt plus penalty; keepers buy collateral within a
 per-round capacity at the market price less their margin
-(:func:`~contagion.lending.cdp.cdp_liquidation`); a tab left when the collateral runs out is
-bad debt. With :class:`~contagion.lending.cdp.FlipRules` the auctions are instead Maker's
+(:func:`~contagion.lending.cdp.cdp_liquidation`); the debt an auction has not raised when its
+collateral runs out is bad debt. With :class:`~contagion.lending.cdp.FlipRules` the auctions are instead Maker's
 2020 ``Flipper`` (tend, dent, deal after ``ttl``, tick after ``tau``); with
 :class:`~contagion.lending.cdp.ClipRules` Maker's ``Dog`` and ``Clipper`` (barks within the
 ``Hole`` limits, falling-price auctions keepers take, ``redo``).
@@ -60,9 +60,10 @@ def bark(book: LendingBook, s: LendingState, loans: IntArray, params: LendingPar
         s.auction_collateral[loans] += np.bincount(local, weights=taken, minlength=k)
         s.collateral[pos] -= taken
         s.debt[pos] = 0.0
+    # What the vault owed (the Vow's ``sin``), and what the auction has raised so far.
+    s.auction_debt[loans] += tab
+    s.auction_bid[loans] = 0.0
     if params.flip is not None:
-        s.auction_debt[loans] += tab
-        s.auction_bid[loans] = 0.0
         s.auction_tic[loans] = 0.0
         s.auction_end[loans] = params.now_s + params.flip.tau_s
 
@@ -100,7 +101,9 @@ def auctions(
     total = tab_usd.sum()
     capacity = params.keeper_capacity_usd * tab_usd / total if total > 0 else tab_usd
     price = pm[ca] * (1.0 - params.keeper_margin)
-    result = cdp_liquidation(tab_usd, s.auction_collateral[loans], price, capacity)
+    raised = s.auction_bid[loans]
+    owed_usd = np.maximum(s.auction_debt[loans] - raised, 0.0) * pm[da]
+    result = cdp_liquidation(tab_usd, s.auction_collateral[loans], price, capacity, owed_usd)
     sold = result.collateral_sold
     np.add.at(flow, ca, -sold)
     np.add.at(flow, da, result.tab_covered / pm[da])
@@ -116,10 +119,12 @@ def auctions(
         used = book.used[back_pos]
         s.collateral[back_pos[used]] += back_amount[used]
     np.add.at(s.auction_bad_debt_usd, book.loan_protocol[loans], result.bad_debt)
-    s.auction_tab[loans] = np.where(covered | (result.bad_debt > 0), 0.0, result.tab_left / pm[da])
-    s.auction_collateral[loans] = np.where(
-        covered | (result.bad_debt > 0), 0.0, result.collateral_left
-    )
+    # Closed: the tab raised, or the collateral gone (cdp_liquidation zeroes tab_left).
+    closed = covered | ((result.tab_left <= 0) & (result.collateral_left <= 0))
+    s.auction_tab[loans] = np.where(closed, 0.0, result.tab_left / pm[da])
+    s.auction_collateral[loans] = np.where(closed, 0.0, result.collateral_left)
+    s.auction_bid[loans] = np.where(closed, 0.0, raised + result.tab_covered / pm[da])
+    s.auction_debt[loans] = np.where(closed, 0.0, s.auction_debt[loans])
     loans, ca, da, sold, tab_covered = kept(sold > 0, loans, ca, da, sold, result.tab_covered)
     return Liquidations(
         kind=np.full(len(loans), KIND_AUCTION, dtype=np.int64),

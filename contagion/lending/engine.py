@@ -19,8 +19,8 @@ and values the bad debt left:
   inventory is sold through ``buyCollateral`` once the store-front price is at or below the
   market price.
 * **CDP**: unsafe vaults are barked into auctions for debt plus penalty; keepers buy
-  collateral within a per-round capacity at the market price less their margin; a tab left
-  when the collateral runs out is bad debt. With :class:`~contagion.lending.cdp.FlipRules`
+  collateral within a per-round capacity at the market price less their margin; the debt an
+  auction has not raised when its collateral runs out is bad debt (the penalty is not). With :class:`~contagion.lending.cdp.FlipRules`
   the auctions are instead Maker's 2020 ``Flipper`` (tend, dent, deal after ``ttl``, tick
   after ``tau``): keepers bid within their capacity, an opportunistic bidder bids 0 DAI on
   what nobody else bids on, and the debt a final bid does not cover is bad debt. With
@@ -251,7 +251,7 @@ def _bad_debt(
 ) -> tuple[FloatArray, FloatArray]:
     """Aave-family shortfall of the ``group`` of underwater loans and of the written-off ones
     (whose debt is short whole): the only loans below HF 1, so the only ones that can be
-    short of collateral; Comet's loss and CDP tabs left uncovered."""
+    short of collateral; Comet's loss and CDP debt auctions left uncovered."""
     by_asset = s.written_off_debt * pm[None, :]
     n_protocols, n_assets = by_asset.shape
     underwater = group.loans

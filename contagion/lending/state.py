@@ -94,7 +94,8 @@ class LendingState:
     proceeds_usd: FloatArray
     """Per protocol: what absorbed collateral fetched, cumulative, USD."""
     auction_bad_debt_usd: FloatArray
-    """Per protocol: CDP tabs left uncovered, cumulative, USD."""
+    """Per protocol: CDP debt auctions left uncovered (and Clipper keeper rewards), cumulative,
+    USD."""
     auction_debt: FloatArray
     """Per loan: debt (without penalty) of the open flip or clip auction, debt-asset units."""
     auction_bid: FloatArray
