@@ -129,6 +129,7 @@ def published_vectors() -> list[PublishedVector]:
             1e-6,
         )
     )
+    out += _clipper()
     liab = [[0.0, 4.0, 0.0], [0.0, 0.0, 3.0], [2.0, 0.0, 0.0]]
     assets, senior = np.array([20.0, 20.0, 10.0]), [17.0, 18.0, 8.0]
     en = "Eisenberg & Noe (2001), clearing vector"
@@ -158,6 +159,21 @@ def published_vectors() -> list[PublishedVector]:
         _vecs("impact diffusion (total)", nrm, [1.25, 1.5, 0.0], impact_diffusion(w, buffers).total)
     )
     return out
+
+
+def _clipper() -> list[PublishedVector]:
+    """Maker's ETH-B auction curve of June 2021 (buf 1.20, cut 0.99, step 60 s, tail 90 min):
+    the published price at reset (as a share of the OSM price, given to the percent) and
+    loss at that price of a vault at its 130 % liquidation ratio."""
+    from contagion.lending.cdp import ClipRules, clip_price
+
+    rules = ClipRules(buf=1.20, cut=0.99, step_s=60.0, tail_s=5_400.0)
+    lowest = float(clip_price(rules.buf, rules.tail_s, rules))
+    source = "Maker Risk Core Unit (2021), Adjusting Auction Parameters for ETH vault types"
+    return [
+        _vec("Clipper price at reset / OSM, ETH-B curve", source, 0.48, lowest, 0.01),
+        _vec("Maker loss at that price, 130% ratio vault", source, -0.37, 1.3 * lowest - 1, 0.005),
+    ]
 
 
 def _vecs(
