@@ -264,7 +264,8 @@ def perp_round(
     left = oi - closed
     left_by_cell = _sum_by(cell, left, 2 * n_markets).reshape(-1, 2)
     opposite = left_by_cell[:, ::-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A side left with a sliver of open interest overflows the ratio: the whole of it is cut.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cut = np.where(opposite > 0, np.minimum(owed_units / opposite, 1.0), 0.0)
     cut_b = cut[book.market, (side < 0).astype(np.int64)]  # cut by the other side's losses
     adl_oi = np.where(cut_b >= 1.0, left, left * cut_b)

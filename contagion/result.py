@@ -23,9 +23,28 @@ if TYPE_CHECKING:
     from contagion.engine import Engine
     from contagion.scenario import Scenario
 
-__all__ = ["PropagationResult", "RoundRecord"]
+__all__ = ["PropagationResult", "RoundRecord", "format_duration"]
 
 FloatArray = NDArray[np.float64]
+
+
+def format_duration(seconds: float) -> str:
+    """Market time as people say it: ``45 s``, ``12 min``, ``21 h 40 min``, ``3 d 4 h``.
+
+    >>> [format_duration(s) for s in (45, 720, 78_000, 273_600)]
+    ['45 s', '12 min', '21 h 40 min', '3 d 4 h']
+    """
+    s = round(float(seconds))
+    if s < 60:
+        return f"{s} s"
+    minutes = round(s / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(round(s / 3_600), 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,6 +185,11 @@ class PropagationResult:
         """Seconds after the snapshot at which each round ended (index 0 = the snapshot, as in
         the tables' ``round``)."""
         return np.array([0.0, *(r.time_s for r in self.records)])
+
+    @property
+    def duration_s(self) -> float:
+        """Market time the run covered, seconds (its last round's end)."""
+        return float(self.round_time_s[-1])
 
     @cached_property
     def lowest_price(self) -> FloatArray:
@@ -359,6 +383,7 @@ class PropagationResult:
             "scenario": self.scenario.name,
             "converged": self.converged,
             "rounds": self.rounds,
+            "duration_s": self.duration_s,
             "last_price_change": self.last_price_change,
             "seed": self.seed,
             "total_liquidated_usd": self.total_liquidated_usd,

@@ -303,3 +303,23 @@ def test_scenario_carries_the_clip_rule() -> None:
     assert scenario_from_toml(scenario_to_toml(s)) == s
     with pytest.raises(ScenarioError, match="cdp_auction"):
         ModelParams(cdp_auction="clipper")  # type: ignore[arg-type]
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from contagion import result
+    from contagion.lending import cdp
+
+    for module in (cdp, result):
+        outcome = doctest.testmod(module)
+        assert outcome.attempted > 0 and outcome.failed == 0, module.__name__
+
+
+def test_run_reports_its_market_time() -> None:
+    world = sample_world(positions=2_000, seed=3)
+    run = propagate(world, Scenario("eth", shocks=(PriceShock("ETH", -0.2),)))
+    times = run.round_time_s
+    assert times[0] == 0.0 and times[1] == run.scenario.params.round_seconds
+    assert (np.diff(times) >= run.scenario.params.round_seconds).all()
+    assert run.summary()["duration_s"] == times[-1] == run.duration_s

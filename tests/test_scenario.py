@@ -61,6 +61,7 @@ def test_every_example_loads_resolves_and_schedules(world: Dataset) -> None:
     assert examples.names() == [
         "black-thursday",
         "eth-crash",
+        "maker-clip",
         "oracle-freeze",
         "protocol-failure",
         "steth-depeg",

@@ -109,11 +109,14 @@ def run_report(
         built = rp.build_report(ctx)
     with step(f"writing the report to {out}"):
         rp.write_report(built, out, formats or tuple(rp.FORMATS), subtitle=subtitle)
+    from contagion.result import format_duration
+
     result = ctx.result
     status = "settled" if result.converged else "NOT settled"
     stdout.print(
         Text(
-            f"{result.scenario.name}: {status} after {result.rounds} rounds; "
+            f"{result.scenario.name}: {status} after {result.rounds} rounds "
+            f"({format_duration(result.duration_s)} of market time); "
             f"{usd(result.total_liquidated_usd)} liquidated, "
             f"{usd(float(result.losses['usd'].sum()))} of losses"
         )

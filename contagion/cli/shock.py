@@ -92,11 +92,14 @@ def _write_result(out: Path, result: Any) -> None:
 
 
 def _print_result(result: Any, name: NodeNamer) -> None:
+    from contagion.result import format_duration
+
     summary = result.summary()
     status = "settled" if result.converged else "NOT settled"
     stdout.print(
         Text(
-            f"{summary['scenario']}: {status} after {result.rounds} rounds; "
+            f"{summary['scenario']}: {status} after {result.rounds} rounds "
+            f"({format_duration(result.duration_s)} of market time); "
             f"{usd(summary['total_liquidated_usd'])} liquidated"
         )
     )

@@ -23,6 +23,7 @@ from contagion.report.sections.common import (
     loss_usd,
     protocol_label,
 )
+from contagion.result import format_duration
 
 
 def summary_section(ctx: ReportContext) -> Section:
@@ -37,7 +38,9 @@ def summary_section(ctx: ReportContext) -> Section:
     worst = [f"{sym} {move:+.1%}" for sym, move in moves[:3] if move < -1e-9]
     text = [
         f"Scenario {s.name!r}: {s.description or 'no description'}",
-        f"The run {status} after {r.rounds} rounds of {s.params.round_seconds} s. "
+        f"The run {status} after {r.rounds} rounds of {s.params.round_seconds} s, "
+        f"{format_duration(r.duration_s)} of market time (idle time up to the next oracle "
+        "publication or auction step is skipped). "
         f"{format_value(r.total_liquidated_usd, 'usd')} of collateral was liquidated and "
         f"losses total {format_value(loss_usd(r), 'usd')} "
         f"(bad debt {format_value(bad_debt(r), 'usd')}).",
@@ -47,6 +50,7 @@ def summary_section(ctx: ReportContext) -> Section:
     headline = pd.DataFrame(
         [
             ("rounds", str(r.rounds)),
+            ("market time", format_duration(r.duration_s)),
             ("settled", "yes" if r.converged else "no"),
             ("collateral liquidated", format_value(r.total_liquidated_usd, "usd")),
             ("bad debt", format_value(bad_debt(r), "usd")),
