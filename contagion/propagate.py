@@ -37,7 +37,7 @@ from contagion.dataset import Dataset
 from contagion.dealers import DealerParams, DealerRound, dealer_round, initial_dealer_state
 from contagion.engine import Engine, build_engine
 from contagion.exceptions import ConvergenceError
-from contagion.lending.cdp import ClipRules, FlipRules
+from contagion.lending.cdp import FlipRules
 from contagion.lending.cdp_step import clip_next_event_s
 from contagion.lending.engine import (
     LendingParams,
@@ -64,7 +64,6 @@ FloatArray = NDArray[np.float64]
 
 _FROZEN = 1
 _FLIP = FlipRules()
-_CLIP = ClipRules()
 
 
 def propagate(
@@ -244,7 +243,7 @@ class _Run:
                     margin = LendingParams().keeper_margin
                     due = min(
                         due,
-                        clip_next_event_s(book, self.lending, price, self.clock, margin, _CLIP),
+                        clip_next_event_s(book, self.lending, price, self.clock, margin, p.clip),
                     )
                 if not np.isfinite(due):
                     converged = True
@@ -314,7 +313,7 @@ class _Run:
             keeper_capacity_usd=keepers[r] if r < len(keepers) else p.keeper_capacity_usd,
             liquidations_enabled=not paused,
             flip=_FLIP if p.cdp_auction == "flip" else None,
-            clip=_CLIP if p.cdp_auction == "clip" else None,
+            clip=p.clip if p.cdp_auction == "clip" else None,
             now_s=now,
         )
         inventory_before = self.lending.inventory.copy()

@@ -298,11 +298,38 @@ def test_solver_runs_clipper_auctions_to_a_fixed_point() -> None:
     assert clip.bad_debt_usd["maker-cdp"] < 0.05 * maker["debt_usd"].sum()
 
 
-def test_scenario_carries_the_clip_rule() -> None:
+def test_scenario_carries_the_clip_rule_and_its_parameters() -> None:
     s = Scenario("clip", params=ModelParams(cdp_auction="clip"))
     assert scenario_from_toml(scenario_to_toml(s)) == s
+    assert s.params.clip == ETH_A
+    # Maker's throughput poll of 2021-11-15: Hole 150 M, ETH-A's ilk.hole 65 M.
+    text = (
+        'name = "t"\n[params]\ncdp_auction = "clip"\n[params.clip]\nhole = 150e6\nilk_hole = 65e6\n'
+    )
+    voted = scenario_from_toml(text)
+    assert voted.params.clip == ClipRules(hole=150e6, ilk_hole=65e6)
+    assert scenario_from_toml(scenario_to_toml(voted)) == voted
     with pytest.raises(ScenarioError, match="cdp_auction"):
         ModelParams(cdp_auction="clipper")  # type: ignore[arg-type]
+    with pytest.raises(ScenarioError, match=r"params\.clip\.buff: unknown key 'buff'"):
+        scenario_from_toml('name = "t"\n[params.clip]\nbuff = 1.2\n')
+    with pytest.raises(ScenarioError, match=r"params\.clip\.cut: must be a number in \(0, 1\)"):
+        scenario_from_toml('name = "t"\n[params.clip]\ncut = 1.5\n')
+
+
+def test_larger_hole_limits_liquidate_the_same_vaults_sooner() -> None:
+    # The Dog's limits pace Maker's liquidations: with room for every tab at once the
+    # auctions all start together and the last take comes earlier.
+    world = sample_world(positions=3_000, seed=3)
+    shock = (PriceShock("ETH", -0.35),)
+    last_take = {}
+    for label, rules in (("eth-a", ETH_A), ("ample", ClipRules(hole=1e12, ilk_hole=1e12))):
+        params = ModelParams(cdp_auction="clip", clip=rules, max_rounds=400)
+        run = propagate(world, Scenario(label, shocks=shock, params=params))
+        liq = run.liquidations
+        takes = liq[(liq["protocol_id"] == "maker-cdp") & (liq["kind"] == "cdp-auction")]
+        last_take[label] = run.round_time_s[int(takes["round"].max())]
+    assert last_take["ample"] < last_take["eth-a"]
 
 
 def test_docstring_examples_run() -> None:

@@ -361,21 +361,22 @@ class ClipRules:
     hole: float = 100e6
 
     def __post_init__(self) -> None:
-        checks = {
-            "buf": self.buf > 0,
-            "cut": 0 < self.cut < 1,
-            "step_s": self.step_s > 0,
-            "tail_s": self.tail_s > 0,
-            "cusp": 0 <= self.cusp < 1,
-            "chip": self.chip >= 0,
-            "tip": self.tip >= 0,
-            "ilk_hole": self.ilk_hole >= 0,
-            "hole": self.hole >= 0,
+        rules = {
+            "buf": (lambda v: v > 0, "> 0"),
+            "cut": (lambda v: 0 < v < 1, "in (0, 1)"),
+            "step_s": (lambda v: v > 0, "> 0 seconds"),
+            "tail_s": (lambda v: v > 0, "> 0 seconds"),
+            "cusp": (lambda v: 0 <= v < 1, "in [0, 1)"),
+            "chip": (lambda v: v >= 0, ">= 0"),
+            "tip": (lambda v: v >= 0, ">= 0"),
+            "ilk_hole": (lambda v: v >= 0, ">= 0"),
+            "hole": (lambda v: v >= 0, ">= 0"),
         }
-        for name, ok in checks.items():
+        for name, (ok, rule) in rules.items():
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and np.isfinite(value) and ok):
-                raise ScenarioError(f"out of range: {value!r}", field=name)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and np.isfinite(value) and ok(value)):
+                raise ScenarioError(f"must be a number {rule}, got {value!r}", field=name)
 
     def incentive(self, tab: ArrayLike) -> FloatArray:
         """Keeper reward of a ``kick`` or ``redo`` of an auction of ``tab``: ``tip + chip·tab``."""

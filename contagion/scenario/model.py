@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from contagion.exceptions import ScenarioError
+from contagion.lending.cdp import ClipRules
 from contagion.scenario._checks import (
     _check,
     _choice,
@@ -129,7 +130,13 @@ class ModelParams:
         ``Dog`` and ``Clipper`` with ETH-A's parameters: barks within the ``Hole`` limits,
         auctions starting at 130 % of the OSM price and falling 1 % every 90 s, taken by
         keepers once at or below the market less their margin, reset after 140 minutes
-        (:class:`~contagion.lending.cdp.ClipRules`).
+        (``clip``).
+    clip : ClipRules, default ETH-A's of November 2021
+        The ``Dog`` and ``Clipper`` parameters of ``cdp_auction = 'clip'``
+        (:class:`~contagion.lending.cdp.ClipRules`: ``buf``, ``cut``, ``step_s``, ``tail_s``,
+        ``cusp``, ``chip``, ``tip``, ``ilk_hole``, ``hole``); a table in TOML
+        (``[params.clip]``), e.g. ``hole = 150e6`` and ``ilk_hole = 65e6`` for the
+        throughput Maker voted on 2021-11-15.
     iv_response : float, default 0.5
         Implied-volatility points added per 1% realised move of the underlying, either
         direction (assumption; 0 switches the vega feedback off).
@@ -174,6 +181,7 @@ class ModelParams:
     keeper_capacity_usd: float = 10e6
     keeper_capacity_path: tuple[float, ...] = ()
     cdp_auction: Literal["market", "flip", "clip"] = "market"
+    clip: ClipRules = field(default_factory=ClipRules)
     iv_response: float = 0.5
     dealer_sign: Literal["dataset", "short", "long"] = "dataset"
     hedge_threshold: float = 0.01
@@ -203,6 +211,7 @@ class ModelParams:
             self,
             cdp_auction=_choice("cdp_auction", self.cdp_auction, ("market", "flip", "clip")),
         )
+        _set(self, clip=_clip_rules(self.clip))
         path = self.keeper_capacity_path
         if isinstance(path, str | bytes) or not isinstance(path, list | tuple):
             raise _err("keeper_capacity_path", f"expected a list of numbers, got {path!r}")
@@ -212,6 +221,22 @@ class ModelParams:
         _set(self, keeper_capacity_path=keepers)
         _set(self, round_seconds=_int("round_seconds", self.round_seconds, 1))
         _set(self, max_rounds=_int("max_rounds", self.max_rounds, 1))
+
+
+def _clip_rules(raw: object) -> ClipRules:
+    """ClipRules from themselves or a table of their fields (errors name ``clip.FIELD``)."""
+    if isinstance(raw, ClipRules):
+        return raw
+    if not isinstance(raw, dict):
+        raise _err("clip", f"expected a table of Clipper rules, got {raw!r}")
+    known = [f.name for f in fields(ClipRules)]
+    unknown = [k for k in raw if k not in known]
+    if unknown:
+        raise _err(f"clip.{unknown[0]}", f"unknown key {unknown[0]!r}; known: {', '.join(known)}")
+    try:
+        return ClipRules(**raw)
+    except ScenarioError as err:
+        raise ScenarioError(err.message, field=f"clip.{err.field}") from None
 
 
 _PARAM_FLOATS = (

@@ -8,7 +8,7 @@ TOML v1.0.0 specification (the file format; strings are written as escaped basic
 from __future__ import annotations
 
 import tomllib
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, Field, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,7 +188,17 @@ def _toml_value(v: Any) -> str:
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{_toml_value(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    if is_dataclass(v) and not isinstance(v, type):
+        # A rule set (params.clip): an inline table of the fields that differ from default.
+        changed = {
+            f.name: getattr(v, f.name) for f in fields(v) if getattr(v, f.name) != _default(f)
+        }
+        return _toml_value(changed)
     raise TypeError(f"cannot write {v!r} to TOML")
+
+
+def _default(f: Field[Any]) -> Any:
+    return f.default_factory() if f.default_factory is not MISSING else f.default
 
 
 def _toml_table(obj: Any, *, skip_defaults: bool) -> list[str]:
@@ -197,7 +207,7 @@ def _toml_table(obj: Any, *, skip_defaults: bool) -> list[str]:
         value = getattr(obj, f.name)
         if f.name == "source" or value is None:
             continue
-        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        default = _default(f)
         if skip_defaults and value == default:
             continue
         lines.append(f"{f.name} = {_toml_value(value)}")
