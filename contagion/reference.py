@@ -327,18 +327,7 @@ class ReferenceLending:
             coll_left = loan.auction_collateral - sold
             exhausted = coll_left <= 1e-12 * max(loan.auction_collateral, 1.0)
             if sold > 0:
-                out.liquidations.append(
-                    {
-                        "kind": "cdp-auction",
-                        "protocol": loan.protocol,
-                        "account": loan.account,
-                        "collateral_asset": loan.auction_asset,
-                        "debt_asset": loan.debt_asset,
-                        "collateral_seized": sold,
-                        "debt_repaid": spend / market[loan.debt_asset],
-                        "protocol_fee": 0.0,
-                    }
-                )
+                _record_sale(out, loan, "cdp-auction", sold, spend / market[loan.debt_asset])
             raised = loan.auction_bid + spend / market[loan.debt_asset]
             if exhausted and tab_left > 0:
                 # The debt the auction did not raise is bad debt; the penalty is not.
@@ -420,18 +409,8 @@ class ReferenceLending:
         self.auction_bad_debt_usd[loan.protocol] = (
             self.auction_bad_debt_usd.get(loan.protocol, 0.0) + deficit
         )
-        out.liquidations.append(
-            {
-                "kind": "cdp-auction" if loan.auction_bid > 0 else "cdp-zero-bid",
-                "protocol": loan.protocol,
-                "account": loan.account,
-                "collateral_asset": loan.auction_asset,
-                "debt_asset": loan.debt_asset,
-                "collateral_seized": loan.auction_collateral,
-                "debt_repaid": loan.auction_bid,
-                "protocol_fee": 0.0,
-            }
-        )
+        kind = "cdp-auction" if loan.auction_bid > 0 else "cdp-zero-bid"
+        _record_sale(out, loan, kind, loan.auction_collateral, loan.auction_bid)
         loan.auction_tab = loan.auction_collateral = loan.auction_debt = 0.0
         loan.auction_bid = loan.auction_tic = loan.auction_end = 0.0
 
@@ -462,11 +441,15 @@ class ReferenceLending:
         market: dict[str, float],
         params: LendingParams,
     ) -> None:
-        """dog.sol ``bark``, one unsafe vault after another, largest tab first: each for
-        ``min(tab, Hole - Dirt, ilk.hole - ilk.dirt)``; a vault whose auction is open waits."""
+        """dog.sol ``bark``, one unsafe vault after another, largest tab first: each for what
+        room its ``ilk.hole`` leaves, then what room the ``Hole`` leaves; a partial bark that
+        would leave the vault under ``dust`` takes it whole, one that would start an auction
+        under ``dust`` reverts (and, as in the engine, that limit is closed for the round).
+        A vault whose auction is open waits."""
         rules = params.clip
         assert rules is not None
         dirt: dict[Any, float] = {}
+        closed: set[Any] = set()
         for loan in self.loans.values():
             if loan.auction_tab > 0:
                 ilk = (loan.protocol, loan.auction_asset)
@@ -481,12 +464,21 @@ class ReferenceLending:
         for loan, tab in sorted(tabs, key=lambda item: -item[1]):
             collateral_asset = next(p.asset for p in loan.positions if p.used)
             ilk = (loan.protocol, collateral_asset)
-            room = min(
-                rules.hole - dirt.get(loan.protocol, 0.0), rules.ilk_hole - dirt.get(ilk, 0.0)
-            )
-            if room <= 0 or tab <= 0:
-                continue  # Dog/liquidation-limit-hit
-            share = min(room, tab) / tab
+            least = rules.dust * (1 + self._penalty(loan))
+            barked = tab
+            for limit, hole in ((ilk, rules.ilk_hole), (loan.protocol, rules.hole)):
+                room = 0.0 if limit in closed else max(hole - dirt.get(limit, 0.0), 0.0)
+                cut = min(barked, room)
+                if 0 < cut < tab:
+                    if tab - cut < least:
+                        cut = tab  # the rest would be dust: the whole vault
+                    elif cut < least:
+                        cut = 0.0  # a dusty auction: the bark reverts
+                        closed.add(limit)
+                barked = cut
+            if barked <= 0 or tab <= 0:
+                continue
+            share = barked / tab
             due = 0.0
             loan.auction_asset = collateral_asset
             for p in loan.positions:
@@ -505,9 +497,8 @@ class ReferenceLending:
             loan.auction_bid = 0.0
             loan.auction_tic = params.now_s
             loan.auction_top = self._clip_top(loan, oracle, rules.buf)
-            # The tab barked is the room's (dart = room / chop): Dirt reaches the limit.
-            dirt[ilk] = dirt.get(ilk, 0.0) + min(room, tab)
-            dirt[loan.protocol] = dirt.get(loan.protocol, 0.0) + min(room, tab)
+            dirt[ilk] = dirt.get(ilk, 0.0) + barked
+            dirt[loan.protocol] = dirt.get(loan.protocol, 0.0) + barked
             self._pay_keeper(loan, market, loan.auction_tab, rules)
 
     def _clip_auctions(
@@ -546,23 +537,16 @@ class ReferenceLending:
             room = max(max(params.keeper_capacity_usd, 0.0) - spent, 0.0)
             spent += full * unit
             owe = full if full * unit <= room else room / unit
+            chost = rules.dust * (1 + self._penalty(loan))
+            if owe < full and tab - owe < chost:
+                # clip.sol: a partial purchase leaves at least chost of tab.
+                owe = tab - chost if tab > chost else 0.0
             bought = lot if owe >= lot * price else min(owe / price, lot)
             if bought <= 0:
                 continue
             out.flow[loan.auction_asset] = out.flow.get(loan.auction_asset, 0.0) - bought
             out.flow[loan.debt_asset] = out.flow.get(loan.debt_asset, 0.0) + owe
-            out.liquidations.append(
-                {
-                    "kind": "cdp-auction",
-                    "protocol": loan.protocol,
-                    "account": loan.account,
-                    "collateral_asset": loan.auction_asset,
-                    "debt_asset": loan.debt_asset,
-                    "collateral_seized": bought,
-                    "debt_repaid": owe,
-                    "protocol_fee": 0.0,
-                }
-            )
+            _record_sale(out, loan, "cdp-auction", bought, owe)
             raised = loan.auction_bid + owe
             if bought >= lot:
                 deficit = max(loan.auction_debt - raised, 0.0) * unit
@@ -608,6 +592,22 @@ class ReferenceLending:
             for loan in self.loans.values()
             for p in loan.positions
         }
+
+
+def _record_sale(out: ReferenceRound, loan: _Loan, kind: str, sold: float, repaid: float) -> None:
+    """A CDP auction's sale of collateral for debt, as a liquidation record."""
+    out.liquidations.append(
+        {
+            "kind": kind,
+            "protocol": loan.protocol,
+            "account": loan.account,
+            "collateral_asset": loan.auction_asset,
+            "debt_asset": loan.debt_asset,
+            "collateral_seized": sold,
+            "debt_repaid": repaid,
+            "protocol_fee": 0.0,
+        }
+    )
 
 
 def _zero_if_nan(value: float) -> float:

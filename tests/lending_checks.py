@@ -3,6 +3,7 @@ vectorised lending round with the per-loan reference implementation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -12,7 +13,7 @@ from contagion import Dataset, sample_world
 from contagion.engine import Engine, build_engine
 from contagion.lending.engine import LendingParams, LendingRound, LendingState, lending_round
 from contagion.oracles import FeedState
-from contagion.reference import ReferenceLending
+from contagion.reference import ReferenceLending, ReferenceRound
 from contagion.world import LendingBook, World, compile_world
 
 
@@ -52,6 +53,49 @@ def assert_round_matches(book: LendingBook, asset_ids: tuple[str, ...], fast: Le
     for j, protocol in enumerate(book.protocol_ids):
         bad = slow.bad_debt_usd[protocol]  # type: ignore[attr-defined]
         assert fast.bad_debt_usd[j] == pytest.approx(bad, rel=1e-9, abs=1e-6)
+
+
+def run_against_reference(
+    seed: int,
+    rounds: Sequence[tuple[float | list[float], LendingParams]],
+    *,
+    positions: int = 600,
+    depth: Callable[[int], np.ndarray] = lambda n: np.full(n, 40e6),
+    check: Callable[[World, LendingState, LendingState, LendingRound], None] | None = None,
+) -> list[tuple[LendingRound, ReferenceRound]]:
+    """The vectorised lending round and the per-loan reference side by side on a small world,
+    one round per ``(moves, params)``: ``moves`` per root asset, or one number moving the
+    ETH-denominated markets (:func:`eth_moves`). Every round must liquidate, trade and lose
+    what the reference does and the final balances must agree; ``check(world, before,
+    after, fast)`` adds a check per round. Returns each round's two answers."""
+    ds, world = small_world(positions, seed)
+    book, a = world.lending, world.assets
+    levels = depth(len(a))
+    state = LendingState.initial(book, len(a))
+    reference = ReferenceLending(ds)
+    key = [
+        (book.protocol_ids[book.loan_protocol[book.loan[i]]], a.ids[book.asset[i]])
+        for i in range(book.n_positions)
+    ]
+    out = []
+    for moves, params in rounds:
+        root_moves = eth_moves(world, moves) if isinstance(moves, float | int) else moves
+        market, oracle, oracle_usd = moved_prices(world, root_moves)
+        before = state.copy()
+        state, fast = lending_round(book, state, oracle, oracle_usd, market, levels, params)
+        slow = reference.round(
+            dict(zip(key, oracle.tolist(), strict=True)),
+            dict(zip(key, oracle_usd.tolist(), strict=True)),
+            dict(zip(a.ids, market.tolist(), strict=True)),
+            dict(zip(a.ids, levels.tolist(), strict=True)),
+            params,
+        )
+        assert_round_matches(book, a.ids, fast, slow)
+        if check is not None:
+            check(world, before, state, fast)
+        out.append((fast, slow))
+    assert_balances_match(book, a.ids, state, reference)
+    return out
 
 
 def assert_balances_match(

@@ -8,10 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lending_checks import (
-    assert_balances_match,
-    assert_round_matches,
     eth_moves,
     moved_prices,
+    run_against_reference,
     small_world,
 )
 from numpy.typing import NDArray
@@ -21,7 +20,6 @@ from contagion.exceptions import ScenarioError
 from contagion.lending.cdp import FlipRules, flip_bids, flip_deficit
 from contagion.lending.engine import LendingParams, LendingRound, LendingState, lending_round
 from contagion.propagate import propagate
-from contagion.reference import ReferenceLending
 from contagion.scenario import (
     ModelParams,
     PriceShock,
@@ -173,31 +171,16 @@ def test_keepers_with_capacity_cover_the_tabs() -> None:
 
 
 def _run_both(seed: int, moves: list[float], capacities: list[float]) -> None:
-    ds, world = small_world(600, seed)
-    book, a = world.lending, world.assets
-    depth = np.full(len(a), 40e6)
-    state = LendingState.initial(book, len(a))
-    reference = ReferenceLending(ds)
-    key = [
-        (book.protocol_ids[book.loan_protocol[book.loan[i]]], a.ids[book.asset[i]])
-        for i in range(book.n_positions)
-    ]
-    for r, capacity in enumerate(capacities):
-        market, oracle, oracle_usd = moved_prices(world, eth_moves(world, moves[r % len(moves)]))
-        params = LendingParams(keeper_capacity_usd=capacity, flip=RULES, now_s=300.0 * (r + 1))
-        state, fast = lending_round(book, state, oracle, oracle_usd, market, depth, params)
-        slow = reference.round(
-            dict(zip(key, oracle.tolist(), strict=True)),
-            dict(zip(key, oracle_usd.tolist(), strict=True)),
-            dict(zip(a.ids, market.tolist(), strict=True)),
-            dict(zip(a.ids, depth.tolist(), strict=True)),
-            params,
+    rounds = [
+        (
+            moves[r % len(moves)],
+            LendingParams(keeper_capacity_usd=capacity, flip=RULES, now_s=300.0 * (r + 1)),
         )
-        assert len(fast.liquidations) == len(slow.liquidations)
+        for r, capacity in enumerate(capacities)
+    ]
+    for fast, slow in run_against_reference(seed, rounds):
         zero_fast = int((fast.liquidations.kind == 3).sum())
         assert zero_fast == sum(x["kind"] == "cdp-zero-bid" for x in slow.liquidations)
-        assert_round_matches(book, a.ids, fast, slow)
-    assert_balances_match(book, a.ids, state, reference)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,39 +8,24 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lending_checks import (
-    assert_balances_match,
-    assert_round_matches,
     eth_moves,
     moved_prices,
+    run_against_reference,
     small_world,
 )
 
 from contagion.lending.engine import LendingParams, LendingState, lending_round
-from contagion.reference import ReferenceLending
 
 
 def _run_both(
     positions: int, seed: int, moves: list[float], params: LendingParams, rounds: int
 ) -> None:
-    ds, world = small_world(positions, seed)
-    book, a = world.lending, world.assets
-    market, oracle, oracle_usd = moved_prices(world, moves)
-    depth = np.where(np.arange(len(a)) % 3 == 0, 0.0, 40e6)
-    state = LendingState.initial(book, len(a))
-    reference = ReferenceLending(ds)
-    key = [
-        (book.protocol_ids[book.loan_protocol[book.loan[i]]], a.ids[book.asset[i]])
-        for i in range(book.n_positions)
-    ]
-    ref_oracle = dict(zip(key, oracle.tolist(), strict=True))
-    ref_oracle_usd = dict(zip(key, oracle_usd.tolist(), strict=True))
-    ref_market = dict(zip(a.ids, market.tolist(), strict=True))
-    ref_depth = dict(zip(a.ids, depth.tolist(), strict=True))
-    for _ in range(rounds):
-        state, fast = lending_round(book, state, oracle, oracle_usd, market, depth, params)
-        slow = reference.round(ref_oracle, ref_oracle_usd, ref_market, ref_depth, params)
-        assert_round_matches(book, a.ids, fast, slow)
-    assert_balances_match(book, a.ids, state, reference)
+    run_against_reference(
+        seed,
+        [(moves, params)] * rounds,
+        positions=positions,
+        depth=lambda n: np.where(np.arange(n) % 3 == 0, 0.0, 40e6),
+    )
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -324,10 +324,14 @@ class ClipRules:
     keeper who barks or resets; ETH-A's auctions may hold 40 M DAI of tabs, all of the
     Dog's 100 M DAI.
 
-    ``Vat.dust`` and ``chost`` (the smallest vault a partial ``bark`` may leave and the
-    smallest tab a partial ``take`` may leave) are not modelled. One auction per vault: a
-    vault barked in part is barked again for the rest once its auction has ended (Maker
-    would start a second auction as soon as there is room).
+    ``dust`` (``Vat.dust``, the debt floor) bounds partial liquidations: a partial ``bark``
+    must leave a vault and start an auction of at least ``dust`` of debt
+    (:func:`hole_room`), and a partial ``take`` must leave at least ``chost = dust · chop``
+    of tab (:func:`clip_takes`). Its default, 7,500 DAI, is an assumption: the floor Maker's
+    risk team proposed for WBTC-C in November 2021 (ETH-A's own value that month is not in
+    this model's sources). One auction per vault: a vault barked in part is barked again
+    for the rest once its auction has ended (Maker would start a second auction as soon as
+    there is room).
 
     Attributes
     ----------
@@ -348,6 +352,8 @@ class ClipRules:
         debt-asset units).
     hole
         Largest total tab of all of a protocol's open auctions (``Dog.Hole``).
+    dust
+        Debt floor of a vault (``Vat.ilks[ilk].dust``, debt-asset units).
     """
 
     buf: float = 1.30
@@ -359,6 +365,7 @@ class ClipRules:
     tip: float = 300.0
     ilk_hole: float = 40e6
     hole: float = 100e6
+    dust: float = 7_500.0
 
     def __post_init__(self) -> None:
         rules = {
@@ -371,6 +378,7 @@ class ClipRules:
             "tip": (lambda v: v >= 0, ">= 0"),
             "ilk_hole": (lambda v: v >= 0, ">= 0"),
             "hole": (lambda v: v >= 0, ">= 0"),
+            "dust": (lambda v: v >= 0, ">= 0"),
         }
         for name, (ok, rule) in rules.items():
             value = getattr(self, name)
@@ -412,32 +420,51 @@ def hole_room(
     dog: ArrayLike,
     ilk_room: ArrayLike,
     dog_room: ArrayLike,
+    least: ArrayLike = 0.0,
 ) -> FloatArray:
     """Tab each unsafe vault is barked for, in the order given, under the Dog's limits.
 
     dog.sol ``bark``: ``room = min(Hole - Dirt, ilk.hole - ilk.dirt)``, the vault is barked
     for ``min(tab, room)`` (a partial liquidation when the room is smaller; nothing once a
-    limit is reached) and its tab adds to both ``Dirt`` and ``dirt``. ``ilk`` and ``dog``
-    number each vault's collateral type and Dog; ``ilk_room`` and ``dog_room`` are the room
-    left before this round's barks, per ilk and per Dog. One bark after another, computed
-    at once: the ilk limits alone give each vault ``clip(ilk room - tabs before it in its
-    ilk, 0, tab)``, exact because a vault after a partial one sees no room left; the Dog's
-    limit then cuts the sequence of those amounts the same way.
+    limit is reached) and its tab adds to both ``Dirt`` and ``dirt``. A partial bark must
+    leave a vault and start an auction of at least ``dust``: ``least`` is ``dust · chop``
+    per vault; a vault that would be left with less is barked whole (past the limit), an
+    auction that would be smaller is not started (the bark reverts) and the model gives that
+    limit's crumb of room to no later vault in the round. ``ilk`` and ``dog`` number each
+    vault's collateral type and Dog; ``ilk_room`` and ``dog_room`` are the room left before
+    this round's barks, per ilk and per Dog.
+
+    One bark after another, computed at once: the ilk limits alone give each vault
+    ``clip(ilk room - tabs before it in its ilk, 0, tab)``, exact because a vault after the
+    one that reaches the limit sees no room left; the Dog's limit then cuts the sequence of
+    those amounts the same way.
 
     >>> # Two ETH vaults (ilk 0) and a WBTC one (ilk 1) of one Dog; ETH has 15 of room left,
     >>> # the Dog 25: the first ETH vault gets 10, the second the 5 left, WBTC the Dog's 10.
     >>> [float(x) for x in hole_room([10.0, 10.0, 30.0], [0, 0, 1], [0, 0, 0], [15.0, 99.0], [25.0])]
     [10.0, 5.0, 10.0]
+    >>> # With a least of 6: the second ETH vault would keep 5 (barked whole), WBTC's auction
+    >>> # would be 5 (not started).
+    >>> [float(x) for x in hole_room([10.0, 10.0, 30.0], [0, 0, 1], [0, 0, 0], [15.0, 99.0], [25.0], 6.0)]
+    [10.0, 10.0, 0.0]
     """
     t = np.asarray(tab, dtype=float)
+    floor = np.broadcast_to(np.asarray(least, dtype=float), t.shape)
     ilk_ = np.asarray(ilk, dtype=np.int64)
     dog_ = np.asarray(dog, dtype=np.int64)
-    by_ilk = _room_in_order(t, ilk_, np.asarray(ilk_room, dtype=float))
-    return _room_in_order(by_ilk, dog_, np.asarray(dog_room, dtype=float))
+    by_ilk = _room_in_order(t, t, ilk_, np.asarray(ilk_room, dtype=float), floor)
+    return _room_in_order(by_ilk, t, dog_, np.asarray(dog_room, dtype=float), floor)
 
 
-def _room_in_order(amount: FloatArray, group: NDArray[np.int64], room: FloatArray) -> FloatArray:
-    """``clip(room[group] - amounts before it in its group, 0, amount)``, in order."""
+def _room_in_order(
+    amount: FloatArray,
+    tab: FloatArray,
+    group: NDArray[np.int64],
+    room: FloatArray,
+    least: FloatArray,
+) -> FloatArray:
+    """``clip(room[group] - amounts before it in its group, 0, amount)``, in order, with the
+    ``dust`` rules of a partial bark against the vault's whole ``tab``."""
     if len(amount) == 0:
         return amount.copy()
     order = np.argsort(group, kind="stable")
@@ -448,6 +475,9 @@ def _room_in_order(amount: FloatArray, group: NDArray[np.int64], room: FloatArra
     before = total - amount[order] - base
     out = np.empty(len(amount))
     out[order] = np.clip(np.maximum(room[g], 0.0) - before, 0.0, amount[order])
+    partial = (out > 0) & (out < tab)
+    whole = partial & (tab - out < least)
+    out = np.where(whole, tab, np.where(partial & (out < least), 0.0, out))
     return out
 
 
@@ -468,6 +498,7 @@ def clip_takes(
     worth: ArrayLike,
     unit_usd: ArrayLike,
     capacity_usd: float,
+    chost: ArrayLike = 0.0,
 ) -> ClipTakes:
     """Keepers' ``take`` of auctions at ``price`` (debt-asset units per collateral token).
 
@@ -476,7 +507,8 @@ def clip_takes(
     the auction's price for ``slice = min(lot, tab / price)``, ``owe = slice · price``.
     ``capacity_usd`` is what keepers can pay this round (``owe · unit_usd`` summed); they take
     the auctions with the largest discount ``worth / price`` first, the marginal one in part,
-    ties in the order given.
+    ties in the order given. A partial take must leave at least ``chost`` of tab: the keeper
+    buys less (``owe = tab - chost``), or nothing where the tab is ``chost`` or less.
 
     Examples
     --------
@@ -487,8 +519,8 @@ def clip_takes(
     >>> [round(float(x), 3) for x in t.slice], [float(x) for x in t.owe]
     ([7.687, 0.0], [11300.0, 0.0])
     """
-    p, t, q, w, u = np.broadcast_arrays(
-        *(np.asarray(v, dtype=float) for v in (price, tab, lot, worth, unit_usd))
+    p, t, q, w, u, floor = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (price, tab, lot, worth, unit_usd, chost))
     )
     takeable = (p > 0) & (p <= w) & (q > 0) & (t > 0)
     full = np.where(takeable, np.minimum(t, q * p), 0.0)
@@ -501,6 +533,9 @@ def clip_takes(
     room_usd = np.clip(max(capacity_usd, 0.0) - spent.reshape(full.shape), 0.0, None)
     with np.errstate(divide="ignore", invalid="ignore"):
         owe = np.where(full * u <= room_usd, full, np.where(u > 0, room_usd / u, 0.0))
+        # clip.sol: a partial purchase leaves at least chost of tab.
+        short = (owe < full) & (t - owe < floor)
+        owe = np.where(short, np.where(t > floor, t - floor, 0.0), owe)
         bought = np.where(takeable, np.minimum(owe / p, q), 0.0)
     # The whole lot bought leaves nothing to round: it is the lot, for what it fetched.
     whole = takeable & (owe >= q * p)

@@ -126,18 +126,8 @@ def auctions(
     s.auction_bid[loans] = np.where(closed, 0.0, raised + result.tab_covered / pm[da])
     s.auction_debt[loans] = np.where(closed, 0.0, s.auction_debt[loans])
     loans, ca, da, sold, tab_covered = kept(sold > 0, loans, ca, da, sold, result.tab_covered)
-    return Liquidations(
-        kind=np.full(len(loans), KIND_AUCTION, dtype=np.int64),
-        loan=loans,
-        protocol=book.loan_protocol[loans],
-        collateral_asset=ca,
-        debt_asset=da,
-        collateral_seized=sold,
-        debt_repaid=tab_covered / pm[da],
-        protocol_fee=np.zeros(len(loans)),
-        collateral_usd=sold * pm[ca],
-        debt_usd=tab_covered,
-    )
+    kind = np.full(len(loans), KIND_AUCTION, dtype=np.int64)
+    return _sales(book, kind, loans, ca, da, sold, tab_covered / pm[da], pm, tab_covered)
 
 
 def flip_auctions(
@@ -210,18 +200,8 @@ def flip_auctions(
         unbid = loans[~dealt & ~bids.placed & (tic == 0)]
         s.auction_tic[unbid] = now + rules.ttl_s
     zero = bid <= 0
-    return Liquidations(
-        kind=np.where(zero, KIND_ZERO_BID, KIND_AUCTION).astype(np.int64),
-        loan=d_loans,
-        protocol=book.loan_protocol[d_loans],
-        collateral_asset=d_ca,
-        debt_asset=d_da,
-        collateral_seized=lot,
-        debt_repaid=bid,
-        protocol_fee=np.zeros(len(d_loans)),
-        collateral_usd=lot * pm[d_ca],
-        debt_usd=bid * pm[d_da],
-    )
+    kind = np.where(zero, KIND_ZERO_BID, KIND_AUCTION).astype(np.int64)
+    return _sales(book, kind, d_loans, d_ca, d_da, lot, bid, pm)
 
 
 # -- Dog and Clipper (Liquidations 2.0) ----------------------------------------------------
@@ -272,6 +252,7 @@ def clip_bark(
         protocol[order],
         rules.ilk_hole - ilk_dirt,
         rules.hole - dog_dirt,
+        (rules.dust * (1.0 + penalty))[order],
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(tab > 0, np.minimum(barked_tab / tab, 1.0), 0.0)
@@ -282,13 +263,7 @@ def clip_bark(
     rows = np.flatnonzero(chosen[local])
     pos, local = pos[rows], np.cumsum(chosen)[local[rows]] - 1
     taken = np.where(book.used[pos], s.collateral[pos] * share[local], 0.0)
-    # Oracle prices of the vault's collateral and debt (one of each in a vault).
-    price = op[pos]
-    coll_price = np.zeros(len(loans))
-    debt_price = np.zeros(len(loans))
-    coll_price[local[book.used[pos]]] = price[book.used[pos]]
-    owes = book.asset[pos] == da[local]
-    debt_price[local[owes]] = price[owes]
+    s.auction_top[loans] = _clip_top(book, pos, local, op, da, rules.buf)
     s.collateral[pos] -= taken
     s.debt[pos] -= s.debt[pos] * share[local]
     due = debt * share
@@ -297,8 +272,6 @@ def clip_bark(
     s.auction_debt[loans] = due
     s.auction_bid[loans] = 0.0
     s.auction_tic[loans] = params.now_s
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s.auction_top[loans] = np.where(debt_price > 0, rules.buf * coll_price / debt_price, 0.0)
     reward = rules.incentive(s.auction_tab[loans]) * pm[da]
     np.add.at(s.auction_bad_debt_usd, protocol, reward)
     return loans
@@ -332,18 +305,9 @@ def clip_auctions(
     price = clip_price(top, now - tic, rules)
     redo = clip_needs_redo(top, price, now - tic, rules)
     if redo.any():
-        again = loans[redo]
-        pos = book.positions_of(again)
-        local = np.repeat(np.arange(len(again)), book.loan_size[again])
-        oracle = op[pos]
-        coll_price = np.zeros(len(again))
-        debt_price = np.zeros(len(again))
-        used = book.used[pos]
-        coll_price[local[used]] = oracle[used]
-        owes = book.asset[pos] == da[redo][local]
-        debt_price[local[owes]] = oracle[owes]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new_top = np.where(debt_price > 0, rules.buf * coll_price / debt_price, 0.0)
+        group = LoanGroup.of(book, loans[redo])
+        again = group.loans
+        new_top = _clip_top(book, group.pos, group.local, op, da[redo], rules.buf)
         s.auction_top[again] = new_top
         s.auction_tic[again] = now
         price = np.where(redo, 0.0, price)
@@ -352,7 +316,11 @@ def clip_auctions(
         np.add.at(s.auction_bad_debt_usd, book.loan_protocol[again], reward)
     tab, lot = s.auction_tab[loans], s.auction_collateral[loans]
     worth = pm[ca] * (1.0 - params.keeper_margin) / pm[da]
-    takes = clip_takes(price, tab, lot, worth, pm[da], params.keeper_capacity_usd)
+    group = LoanGroup.of(book, loans)
+    chop = np.ones(len(loans))
+    np.maximum.at(chop, group.local, 1.0 + book.penalty[group.pos])
+    chost = rules.dust * chop
+    takes = clip_takes(price, tab, lot, worth, pm[da], params.keeper_capacity_usd, chost)
     owe, bought = takes.owe, takes.slice
     np.add.at(flow, ca, -bought)
     np.add.at(flow, da, owe)
@@ -377,17 +345,55 @@ def clip_auctions(
     for field in (s.auction_debt, s.auction_tic, s.auction_top):
         field[loans[closed]] = 0.0
     loans, ca, da, bought, owe = kept(bought > 0, loans, ca, da, bought, owe)
+    kind = np.full(len(loans), KIND_AUCTION, dtype=np.int64)
+    return _sales(book, kind, loans, ca, da, bought, owe, pm)
+
+
+def _clip_top(
+    book: LendingBook,
+    pos: IntArray,
+    local: IntArray,
+    op: FloatArray | PositionPrices,
+    debt_asset: IntArray,
+    buf: float,
+) -> FloatArray:
+    """clip.sol ``top``: ``buf`` times the protocol's oracle price of each vault's collateral
+    in units of its debt (``pos``: the vaults' positions, ``local``: each one's vault)."""
+    price = op[pos]
+    coll_price = np.zeros(len(debt_asset))
+    debt_price = np.zeros(len(debt_asset))
+    used = book.used[pos]
+    coll_price[local[used]] = price[used]
+    owes = book.asset[pos] == debt_asset[local]
+    debt_price[local[owes]] = price[owes]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top: FloatArray = np.where(debt_price > 0, buf * coll_price / debt_price, 0.0)
+    return top
+
+
+def _sales(
+    book: LendingBook,
+    kind: IntArray,
+    loans: IntArray,
+    ca: IntArray,
+    da: IntArray,
+    sold: FloatArray,
+    repaid: FloatArray,
+    pm: FloatArray,
+    debt_usd: FloatArray | None = None,
+) -> Liquidations:
+    """Auction sales as liquidation records: collateral sold for debt (no protocol fee)."""
     return Liquidations(
-        kind=np.full(len(loans), KIND_AUCTION, dtype=np.int64),
+        kind=kind,
         loan=loans,
         protocol=book.loan_protocol[loans],
         collateral_asset=ca,
         debt_asset=da,
-        collateral_seized=bought,
-        debt_repaid=owe,
+        collateral_seized=sold,
+        debt_repaid=repaid,
         protocol_fee=np.zeros(len(loans)),
-        collateral_usd=bought * pm[ca],
-        debt_usd=owe * pm[da],
+        collateral_usd=sold * pm[ca],
+        debt_usd=repaid * pm[da] if debt_usd is None else debt_usd,
     )
 
 

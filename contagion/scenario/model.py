@@ -134,7 +134,7 @@ class ModelParams:
     clip : ClipRules, default ETH-A's of November 2021
         The ``Dog`` and ``Clipper`` parameters of ``cdp_auction = 'clip'``
         (:class:`~contagion.lending.cdp.ClipRules`: ``buf``, ``cut``, ``step_s``, ``tail_s``,
-        ``cusp``, ``chip``, ``tip``, ``ilk_hole``, ``hole``); a table in TOML
+        ``cusp``, ``chip``, ``tip``, ``ilk_hole``, ``hole``, ``dust``); a table in TOML
         (``[params.clip]``), e.g. ``hole = 150e6`` and ``ilk_hole = 65e6`` for the
         throughput Maker voted on 2021-11-15.
     iv_response : float, default 0.5
