@@ -132,6 +132,8 @@ def propagate(
         feed_ids=list(engine.feeds.feed_ids),
         protocol_ids=list(engine.dataset.table("protocols").column("protocol_id").to_pylist()),
     )
+    if resolved.clip is not None:
+        params = replace(params, clip=resolved.clip)  # its ilk_holes by asset id
     run = _Run(engine, scenario, params, schedule, seed)
     result = run.execute()
     if not result.converged and not allow_unconverged:

@@ -466,7 +466,8 @@ class ReferenceLending:
             ilk = (loan.protocol, collateral_asset)
             least = rules.dust * (1 + self._penalty(loan))
             barked = tab
-            for limit, hole in ((ilk, rules.ilk_hole), (loan.protocol, rules.hole)):
+            ilk_hole = rules.ilk_holes.get(collateral_asset, rules.ilk_hole)
+            for limit, hole in ((ilk, ilk_hole), (loan.protocol, rules.hole)):
                 room = 0.0 if limit in closed else max(hole - dirt.get(limit, 0.0), 0.0)
                 cut = min(barked, room)
                 if 0 < cut < tab:

@@ -108,7 +108,7 @@ class LendingBook:
     liquidation threshold, e-mode applied), ``bonus`` (e-mode applied), ``protocol_fee``,
     ``liquidate_cf``, ``liquidation_factor``, ``store_front`` (Comet), ``liquidation_ratio``,
     ``penalty`` (CDP). Per loan: ``loan_start`` (first position), ``loan_protocol``,
-    ``loan_family``, ``loan_account``.
+    ``loan_family``, ``loan_account``. ``asset_ids`` names the assets ``asset`` indexes.
     """
 
     protocol_ids: tuple[str, ...]
@@ -131,6 +131,7 @@ class LendingBook:
     loan_protocol: IntArray
     loan_family: IntArray
     loan_account: tuple[str, ...]
+    asset_ids: tuple[str, ...] = ()
 
     @property
     def n_positions(self) -> int:
@@ -408,6 +409,7 @@ def _lending(dataset: Dataset, assets: AssetIndex, feed_ids: tuple[str, ...]) ->
         loan_protocol=proto_sorted[loan_start] if n else np.zeros(0, dtype=np.int64),
         loan_family=protocol_family[proto_sorted[loan_start]] if n else np.zeros(0, dtype=np.int64),
         loan_account=tuple(account_values[account_sorted[loan_start]].tolist()) if n else (),
+        asset_ids=tuple(assets.ids),
     )
 
 

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lending_checks import (
     eth_moves,
@@ -39,6 +39,8 @@ from contagion.scenario import (
 )
 
 ETH_A = ClipRules()
+WETH_ID = "1:0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
+WSTETH_ID = "1:0x7f39c581f595b53c5cb19bd0b3f8da6c935e2ca0"
 
 # -- the price curve ---------------------------------------------------------------------
 
@@ -118,6 +120,13 @@ def _sequential_barks(
     return out
 
 
+@example(
+    # Room used up exactly by a running sum that rounds to a crumb of 7e-15: no bark.
+    data=[(63.0, 0, 0), (14.831321339769014, 3, 0), (50.5, 3, 0)],
+    ilk_room=[0.0, 0.0, 0.0, 50.5],
+    dog_room=[0.0, 51.0],
+    least=15.0,
+)
 @settings(max_examples=300, deadline=None)
 @given(
     data=st.lists(
@@ -169,6 +178,8 @@ RULE_SETS = (
     # A debt floor near the vaults' size: partial barks taken whole or reverted, takes
     # held back by chost.
     ClipRules(ilk_hole=4e5, hole=6e5, dust=6e4, step_s=30.0),
+    # Vault types with their own ilk.hole: wstETH's far below WETH's.
+    ClipRules(ilk_hole=3e5, hole=5e5, ilk_holes={WSTETH_ID: 4e4}),
 )
 
 
@@ -206,9 +217,16 @@ def _check_conservation(world, before, after, liquidations, rules: ClipRules) ->
     assert (after.collateral >= -1e-9).all() and (after.debt >= -1e-9).all()
     assert (after.auction_tab >= 0).all() and (after.auction_collateral >= -1e-12).all()
     opened = after.open_auctions(book)
+    ilk_hole = rules.ilk_hole_by_asset(book.asset_ids)
+    collateral = book.loan_collateral_debt_asset[0]
     for p in np.unique(book.loan_protocol[opened]):
         mine = opened[book.loan_protocol[opened] == p]
         assert after.auction_tab[mine].sum() <= rules.hole * (1 + 1e-9)
+        # Each collateral type's tabs within its own ilk.hole, but for one vault barked
+        # whole past it because its rest would have been under dust x chop.
+        for asset in np.unique(collateral[mine]):
+            tabs = after.auction_tab[mine[collateral[mine] == asset]].sum()
+            assert tabs <= ilk_hole[asset] * (1 + 1e-9) + 2.0 * rules.dust
     assert (liquidations.debt_repaid >= 0).all() and (liquidations.collateral_seized >= 0).all()
 
 
@@ -312,6 +330,62 @@ def test_scenario_carries_the_clip_rule_and_its_parameters() -> None:
         scenario_from_toml('name = "t"\n[params.clip]\nbuff = 1.2\n')
     with pytest.raises(ScenarioError, match=r"params\.clip\.cut: must be a number in \(0, 1\)"):
         scenario_from_toml('name = "t"\n[params.clip]\ncut = 1.5\n')
+
+
+def test_each_vault_type_has_its_own_ilk_hole() -> None:
+    # WSTETH-A's 3 M DAI of November 2021, by symbol; resolved to the asset's id for a run.
+    text = (
+        'name = "t"\n[params]\ncdp_auction = "clip"\n[params.clip]\nilk_holes = { wstETH = 3e6 }\n'
+    )
+    s = scenario_from_toml(text, source="wsteth.toml")
+    assert s.params.clip.ilk_holes == {"wstETH": 3e6}
+    assert scenario_from_toml(scenario_to_toml(s)) == s
+    world = sample_world(positions=2_000, seed=1)
+    assert s.resolve(world).clip == ClipRules(ilk_holes={WSTETH_ID: 3e6})
+    rules = ClipRules(ilk_holes={WSTETH_ID: 3e6})
+    ids = ["x", WSTETH_ID, WETH_ID]
+    assert rules.ilk_hole_by_asset(ids).tolist() == [40e6, 3e6, 40e6]
+    # The rules keep their own copy of the table.
+    table = {"wstETH": 1.0}
+    copied = ClipRules(ilk_holes=table)
+    table["wstETH"] = 2.0
+    assert copied.ilk_holes == {"wstETH": 1.0}
+    bad = {
+        "ilk_holes = { wstETH = -1 }": r"params\.clip\.ilk_holes\.wstETH: must be a number >= 0",
+        "ilk_holes = 3": r"params\.clip\.ilk_holes: expected a table of asset id = hole",
+    }
+    for body, message in bad.items():
+        with pytest.raises(ScenarioError, match=message):
+            scenario_from_toml(f'name = "t"\n[params.clip]\n{body}\n', source="bad.toml")
+    for body, message in {
+        "ilk_holes = { NOPE = 1e6 }": r"wsteth\.toml: params\.clip\.ilk_holes\.NOPE: unknown asset",
+        f'ilk_holes = {{ wstETH = 1e6, "{WSTETH_ID}" = 2e6 }}': "names asset .* again",
+    }.items():
+        named = scenario_from_toml(
+            text.replace("ilk_holes = { wstETH = 3e6 }", body), source="wsteth.toml"
+        )
+        with pytest.raises(ScenarioError, match=message):
+            propagate(world, named)
+    with pytest.raises(ScenarioError, match=r"ilk_holes\.nope: no asset 'nope' in the dataset"):
+        ClipRules(ilk_holes={"nope": 1.0}).ilk_hole_by_asset(ids)
+
+
+def test_a_small_ilk_hole_paces_that_vault_type_alone() -> None:
+    # wstETH vaults within a 10 M DAI ilk.hole: their auctions go a few at a time, so their
+    # last take comes later than with ETH-A's 40 M (WETH's vaults keep ETH-A's).
+    world = sample_world(positions=3_000, seed=3)
+    shock = (PriceShock("ETH", -0.35, correlated={"stETH": 1.0}),)
+    last_take: dict[tuple[str, str], float] = {}
+    for label, rules in (("eth-a", ETH_A), ("small", ClipRules(ilk_holes={"wstETH": 10e6}))):
+        params = ModelParams(cdp_auction="clip", clip=rules, max_rounds=1_000)
+        run = propagate(world, Scenario(label, shocks=shock, params=params))
+        liq = run.liquidations
+        takes = liq[(liq["protocol_id"] == "maker-cdp") & (liq["kind"] == "cdp-auction")]
+        for asset in (WETH_ID, WSTETH_ID):
+            mine = takes[takes["collateral_asset_id"] == asset]
+            assert len(mine) > 0, (label, asset)
+            last_take[(label, asset)] = run.round_time_s[int(mine["round"].max())]
+    assert last_take[("small", WSTETH_ID)] > last_take[("eth-a", WSTETH_ID)]
 
 
 def test_larger_hole_limits_liquidate_the_same_vaults_sooner() -> None:

@@ -62,7 +62,8 @@ Gudgeon et al. (2020). The Decentralized Financial Crisis (Black Thursday keeper
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -322,7 +323,8 @@ class ClipRules:
     the OSM price and falls 1 % every 90 seconds; an auction resets after 140 minutes or
     once its price is below 40 % of its start; 300 DAI plus 0.1 % of the tab reward the
     keeper who barks or resets; ETH-A's auctions may hold 40 M DAI of tabs, all of the
-    Dog's 100 M DAI.
+    Dog's 100 M DAI. Other collateral types take their own ``ilk.hole`` from ``ilk_holes``
+    (that month WSTETH-A's was 3 M DAI, WBTC-A's 25 M), ETH-A's where none is given.
 
     ``dust`` (``Vat.dust``, the debt floor) bounds partial liquidations: a partial ``bark``
     must leave a vault and start an auction of at least ``dust`` of debt
@@ -350,6 +352,10 @@ class ClipRules:
     ilk_hole
         Largest total tab of one collateral type's open auctions (``Dog.ilks[ilk].hole``,
         debt-asset units).
+    ilk_holes
+        ``ilk.hole`` of particular collateral types, by the collateral's asset id (e.g.
+        ``{"wstETH": 3e6}``); the others use ``ilk_hole``. Ids the dataset lacks are
+        reported when a run starts (:meth:`ilk_hole_by_asset`).
     hole
         Largest total tab of all of a protocol's open auctions (``Dog.Hole``).
     dust
@@ -366,6 +372,7 @@ class ClipRules:
     ilk_hole: float = 40e6
     hole: float = 100e6
     dust: float = 7_500.0
+    ilk_holes: Mapping[str, float] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         rules = {
@@ -385,6 +392,42 @@ class ClipRules:
             number = isinstance(value, int | float) and not isinstance(value, bool)
             if not (number and np.isfinite(value) and ok(value)):
                 raise ScenarioError(f"must be a number {rule}, got {value!r}", field=name)
+        holes = self.ilk_holes
+        if not isinstance(holes, Mapping):
+            raise ScenarioError(
+                f"expected a table of asset id = hole, got {holes!r}", field="ilk_holes"
+            )
+        for asset, value in holes.items():
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not isinstance(asset, str) or not asset:
+                raise ScenarioError(f"expected an asset id, got {asset!r}", field="ilk_holes")
+            if not (number and np.isfinite(value) and value >= 0):
+                raise ScenarioError(
+                    f"must be a number >= 0, got {value!r}", field=f"ilk_holes.{asset}"
+                )
+        # A copy of plain floats: the caller's table may change, these rules may not.
+        object.__setattr__(self, "ilk_holes", {a: float(v) for a, v in holes.items()})
+
+    def ilk_hole_by_asset(self, asset_ids: Sequence[str]) -> FloatArray:
+        """``ilk.hole`` of each asset as collateral, in the order of ``asset_ids``.
+
+        Raises :class:`~contagion.exceptions.ScenarioError` naming ``ilk_holes.ID`` for an id
+        of ``ilk_holes`` that ``asset_ids`` lacks.
+
+        >>> ClipRules(ilk_holes={"wstETH": 3e6}).ilk_hole_by_asset(["WETH", "wstETH"]).tolist()
+        [40000000.0, 3000000.0]
+        """
+        index = {a: i for i, a in enumerate(asset_ids)}
+        out = np.full(len(asset_ids), self.ilk_hole)
+        for asset, value in self.ilk_holes.items():
+            if asset not in index:
+                raise ScenarioError(
+                    f"no asset {asset!r} in the dataset (its assets: "
+                    f"{', '.join(list(asset_ids)[:8])}{', ...' if len(asset_ids) > 8 else ''})",
+                    field=f"ilk_holes.{asset}",
+                )
+            out[index[asset]] = value
+        return out
 
     def incentive(self, tab: ArrayLike) -> FloatArray:
         """Keeper reward of a ``kick`` or ``redo`` of an auction of ``tab``: ``tip + chip·tab``."""
@@ -473,8 +516,12 @@ def _room_in_order(
     first = np.flatnonzero(np.append(True, g[1:] != g[:-1]))
     base = np.repeat(total[first] - amount[order][first], np.diff(np.append(first, len(g))))
     before = total - amount[order] - base
+    left = np.maximum(room[g], 0.0) - before
+    # The running sums round: a room used up exactly must leave nothing, not a crumb of
+    # 1e-15 that the dust rules would then bark a whole vault for.
+    left = np.where(left <= 1e-12 * (np.abs(room[g]) + before), 0.0, left)
     out = np.empty(len(amount))
-    out[order] = np.clip(np.maximum(room[g], 0.0) - before, 0.0, amount[order])
+    out[order] = np.clip(left, 0.0, amount[order])
     partial = (out > 0) & (out < tab)
     whole = partial & (tab - out < least)
     out = np.where(whole, tab, np.where(partial & (out < least), 0.0, out))

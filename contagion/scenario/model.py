@@ -134,9 +134,10 @@ class ModelParams:
     clip : ClipRules, default ETH-A's of November 2021
         The ``Dog`` and ``Clipper`` parameters of ``cdp_auction = 'clip'``
         (:class:`~contagion.lending.cdp.ClipRules`: ``buf``, ``cut``, ``step_s``, ``tail_s``,
-        ``cusp``, ``chip``, ``tip``, ``ilk_hole``, ``hole``, ``dust``); a table in TOML
-        (``[params.clip]``), e.g. ``hole = 150e6`` and ``ilk_hole = 65e6`` for the
-        throughput Maker voted on 2021-11-15.
+        ``cusp``, ``chip``, ``tip``, ``ilk_hole``, ``hole``, ``dust``, ``ilk_holes``); a
+        table in TOML (``[params.clip]``), e.g. ``hole = 150e6`` and ``ilk_hole = 65e6`` for
+        the throughput Maker voted on 2021-11-15, ``ilk_holes = { wstETH = 7e6 }`` for
+        WSTETH-A's (assets by symbol or id, resolved against the dataset).
     iv_response : float, default 0.5
         Implied-volatility points added per 1% realised move of the underlying, either
         direction (assumption; 0 switches the vega feedback off).

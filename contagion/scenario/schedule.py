@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -17,6 +17,7 @@ from contagion.scenario.events import _REDEMPTION_FIELDS
 
 if TYPE_CHECKING:
     from contagion.dataset import Dataset
+    from contagion.lending.cdp import ClipRules
     from contagion.scenario.model import Scenario
 
 FloatArray = NDArray[np.float64]
@@ -136,7 +137,8 @@ class ResolvedScenario:
 
     ``moves`` holds every shock, correlated move and depeg as a log move spread over rounds;
     ``paths``, ``oracle``, ``vols`` and ``writedowns`` the other events, all as named tuples
-    of ids and numbers. ``asset_ids``, ``feed_ids`` and ``protocol_ids`` are in dataset order.
+    of ids and numbers. ``asset_ids``, ``feed_ids`` and ``protocol_ids`` are in dataset order;
+    ``clip``, the scenario's Clipper rules with ``ilk_holes`` keyed by asset id.
     """
 
     scenario: Scenario
@@ -149,6 +151,7 @@ class ResolvedScenario:
     vols: tuple[ResolvedSpike, ...]
     writedowns: tuple[ResolvedWritedown, ...]
     redemption_changes: tuple[ResolvedRedemptionChange, ...] = ()
+    clip: ClipRules | None = None
 
     def schedule(
         self,
@@ -345,7 +348,20 @@ def resolve_scenario(s: Scenario, dataset: Dataset) -> ResolvedScenario:
         vols=tuple(vols),
         writedowns=tuple(writedowns),
         redemption_changes=_redemption_changes(s, dataset, asset),
+        clip=_clip_by_id(s, asset),
     )
+
+
+def _clip_by_id(s: Scenario, asset: Any) -> ClipRules:
+    """The scenario's Clipper rules with ``ilk_holes`` keyed by asset id."""
+    holes: dict[str, float] = {}
+    for name, hole in s.params.clip.ilk_holes.items():
+        where = f"params.clip.ilk_holes.{name}"
+        a = asset(name, where)
+        if a in holes:
+            raise _err(where, f"names asset {a!r} again")
+        holes[a] = hole
+    return replace(s.params.clip, ilk_holes=holes)
 
 
 def _redemption_changes(
