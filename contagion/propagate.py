@@ -317,6 +317,7 @@ class _Run:
             flip=_FLIP if p.cdp_auction == "flip" else None,
             clip=p.clip if p.cdp_auction == "clip" else None,
             now_s=now,
+            aave_version=p.aave_version,
         )
         inventory_before = self.lending.inventory.copy()
         bad_before = self.records[-1].bad_debt_by_asset if self.records else None

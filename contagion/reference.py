@@ -27,6 +27,10 @@ from contagion.lending.state import LendingParams
 __all__ = ["ReferenceLending", "ReferenceRound"]
 
 CLOSE_FACTOR_HF_THRESHOLD = 0.95
+# Aave v3.3 LiquidationLogic: the whole balance may go below 2,000 USD of debt or
+# collateral; a partial call leaves at least 1,000 USD of each.
+MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD = 2_000.0
+MIN_LEFTOVER_BASE = 1_000.0
 
 
 @dataclass
@@ -199,12 +203,27 @@ class ReferenceLending:
             fee_share = _zero_if_nan(
                 self._param(loan.protocol, coll_pos.asset, "liquidation_protocol_fee")
             )
-            close_factor = 0.5 if hf > CLOSE_FACTOR_HF_THRESHOLD else 1.0
-            repay = debt_pos.debt * close_factor
+            repay = self._aave_max_debt(loan, debt_pos, coll_pos, hf, oracle, params)
             seize = repay * p_debt / p_coll * bonus
             if seize > coll_pos.collateral:
                 seize = coll_pos.collateral
                 repay = seize * p_coll / p_debt / bonus
+            if (
+                params.aave_version == "3.3"
+                and repay < debt_pos.debt
+                and seize < coll_pos.collateral
+                and min((debt_pos.debt - repay) * p_debt, (coll_pos.collateral - seize) * p_coll)
+                < MIN_LEFTOVER_BASE
+            ):
+                # The call would leave dust and revert: the largest one that leaves
+                # MIN_LEFTOVER_BASE of debt and of collateral.
+                repay = min(
+                    repay,
+                    debt_pos.debt - MIN_LEFTOVER_BASE / p_debt,
+                    (coll_pos.collateral * p_coll - MIN_LEFTOVER_BASE) / (p_debt * bonus),
+                )
+                repay = max(repay, 0.0)
+                seize = repay * p_debt / p_coll * bonus
             fee = (seize - seize / bonus) * fee_share
             received = (seize - fee) * market[coll_pos.asset]
             repaid_usd = repay * market[debt_pos.asset]
@@ -241,6 +260,32 @@ class ReferenceLending:
                     "protocol_fee": fee,
                 }
             )
+
+    def _aave_max_debt(
+        self,
+        loan: _Loan,
+        debt_pos: _Position,
+        coll_pos: _Position,
+        hf: float,
+        oracle: dict[tuple[str, str], float],
+        params: LendingParams,
+    ) -> float:
+        """Most of the debt position one call may repay: v3.0, half its balance above HF
+        0.95; v3.3, half the loan's whole debt when the debt and collateral balances are both
+        worth 2,000 USD or more and HF is above 0.95, else all of it."""
+        if params.aave_version == "3.0":
+            return debt_pos.debt * (0.5 if hf > CLOSE_FACTOR_HF_THRESHOLD else 1.0)
+        p_debt = oracle[(loan.protocol, debt_pos.asset)]
+        p_coll = oracle[(loan.protocol, coll_pos.asset)]
+        if (
+            coll_pos.collateral * p_coll >= MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD
+            and debt_pos.debt * p_debt >= MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD
+            and hf > CLOSE_FACTOR_HF_THRESHOLD
+        ):
+            whole = sum(p.debt * oracle[(loan.protocol, p.asset)] for p in loan.positions)
+            if debt_pos.debt * p_debt > 0.5 * whole:
+                return 0.5 * whole / p_debt
+        return debt_pos.debt
 
     def _absorb(self, loan: _Loan, market: dict[str, float], out: ReferenceRound) -> None:
         credit = debt_usd = 0.0

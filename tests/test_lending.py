@@ -68,6 +68,42 @@ def test_healthy_positions_are_untouched() -> None:
     assert float(liq.debt_repaid) == 0.0 and float(liq.collateral_seized) == 0.0
 
 
+def test_aave_v33_close_factor_is_half_the_whole_debt_and_small_balances_go_whole() -> None:
+    # Aave v3.3 LiquidationLogic on the real WETH parameters: 10 WETH backing USDC debt.
+    v33 = {"version": "3.3"}
+    args = (10.0, 1.0, WETH_PRICE, WETH_BONUS, WETH_FEE)
+    # A 1,500 USDC balance (under MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD, 2,000 USD) at HF
+    # 0.97: all of it, where v3.0 allows half.
+    assert float(aave_liquidation(np.inf, 1_500.0, *args, 0.97).debt_repaid) == 750.0
+    assert float(aave_liquidation(np.inf, 1_500.0, *args, 0.97, **v33).debt_repaid) == 1_500.0
+    # A 4,000 USDC balance of a 10,000 USD total debt: half the total (5,000) covers it all;
+    # v3.0 stops at half the balance.
+    whole = aave_liquidation(np.inf, 4_000.0, *args, 0.97, total_debt_value=10_000.0, **v33)
+    assert float(whole.debt_repaid) == pytest.approx(4_000.0)
+    # 6,000 of 10,000: half the total, leaving exactly MIN_LEFTOVER_BASE (1,000 USD).
+    capped = aave_liquidation(np.inf, 6_000.0, *args, 0.97, total_debt_value=10_000.0, **v33)
+    assert float(capped.debt_repaid) == pytest.approx(5_000.0)
+    # 5,500 of 10,000: 5,000 would leave 500 USD and revert (MUST_NOT_LEAVE_DUST); the largest
+    # call that does not leaves 1,000.
+    dusty = aave_liquidation(np.inf, 5_500.0, *args, 0.97, total_debt_value=10_000.0, **v33)
+    assert float(dusty.debt_repaid) == pytest.approx(4_500.0)
+    # The collateral side: 1.2 WETH (2,180 USD) backing 2,500 of a 4,000 USD total debt. Half
+    # the total (2,000) would seize 2,100 USD and leave 80; the call leaves 1,000 instead.
+    thin = aave_liquidation(
+        np.inf, 2_500.0, 1.2, 1.0, WETH_PRICE, WETH_BONUS, WETH_FEE, 0.97,
+        total_debt_value=4_000.0, **v33,
+    )  # fmt: skip
+    left_usd = (1.2 - float(thin.collateral_seized)) * WETH_PRICE
+    assert left_usd == pytest.approx(1_000.0)
+    assert float(thin.debt_repaid) == pytest.approx((1.2 * WETH_PRICE - 1_000.0) / 1.05)
+    # Below HF 0.95 both releases allow the whole balance.
+    for version in ("3.0", "3.3"):
+        full = aave_liquidation(np.inf, 6_000.0, *args, 0.9, version=version)
+        assert float(full.debt_repaid) == 6_000.0
+    with pytest.raises(ValueError, match=r"unknown Aave version '3\.1'"):
+        aave_liquidation(np.inf, 1.0, *args, 0.9, version="3.1")
+
+
 prices = st.floats(1e-3, 1e6)
 
 
@@ -103,6 +139,41 @@ def test_aave_liquidation_conserves_value(
         assert repaid == 0.0
     if hf > 0.95:
         assert repaid <= 0.5 * debt * (1 + 1e-12)
+
+
+@given(
+    debt=st.floats(1e-3, 1e7),
+    share=st.floats(0.05, 1.0),
+    coll=st.floats(1e-3, 1e7),
+    p_debt=st.floats(0.5, 2.0),
+    p_coll=st.floats(1.0, 5e4),
+    bonus=st.floats(1.0, 1.15),
+    hf=st.floats(0.5, 1.2),
+)
+def test_aave_v33_liquidation_obeys_its_limits(
+    debt: float, share: float, coll: float, p_debt: float, p_coll: float, bonus: float, hf: float
+) -> None:
+    # The balance is ``share`` of the user's whole debt.
+    total = debt * p_debt / share
+    liq = aave_liquidation(
+        np.inf, debt, coll, p_debt, p_coll, bonus, 0.1, hf, version="3.3", total_debt_value=total
+    )
+    repaid, seized = float(liq.debt_repaid), float(liq.collateral_seized)
+    assert 0.0 <= repaid <= debt * (1 + 1e-12) and 0.0 <= seized <= coll * (1 + 1e-12)
+    assert seized * p_coll == pytest.approx(repaid * p_debt * bonus, rel=1e-9, abs=1e-9)
+    if hf >= 1.0:
+        assert repaid == 0.0
+        return
+    small = min(debt * p_debt, coll * p_coll) < 2_000.0
+    if hf > 0.95 and not small:
+        assert repaid * p_debt <= 0.5 * total * (1 + 1e-9)
+    # Whole debt, whole collateral, or at least 1,000 USD of each left.
+    whole = repaid >= debt * (1 - 1e-12) or seized >= coll * (1 - 1e-12)
+    if not whole:
+        assert (debt - repaid) * p_debt >= 1_000.0 * (1 - 1e-9)
+        assert (coll - seized) * p_coll >= 1_000.0 * (1 - 1e-9)
+    # Nothing a liquidatable position could give is withheld: the call is never empty.
+    assert repaid > 0.0
 
 
 def test_comet_liquidatable_and_absorb_on_real_usdc_market_parameters() -> None:

@@ -35,14 +35,47 @@ def _run_both(
     capacity=st.sampled_from([np.inf, 5e7, 2e6]),
     keeper=st.sampled_from([np.inf, 1e7, 1e5]),
     gas=st.sampled_from([0.0, 30.0, 5_000.0]),
+    aave_version=st.sampled_from(["3.0", "3.3"]),
 )
 def test_fast_round_matches_reference(
-    seed: int, moves: list[float], capacity: float, keeper: float, gas: float
+    seed: int, moves: list[float], capacity: float, keeper: float, gas: float, aave_version: str
 ) -> None:
     params = LendingParams(
-        liquidator_capacity_usd=capacity, gas_usd=gas, keeper_capacity_usd=keeper
+        liquidator_capacity_usd=capacity,
+        gas_usd=gas,
+        keeper_capacity_usd=keeper,
+        aave_version=aave_version,
     )
     _run_both(600, seed, moves, params, rounds=3)
+
+
+def test_aave_v33_rules_change_what_the_round_repays() -> None:
+    # A gradual crash brings loans just under HF 1, where the two releases differ: v3.0
+    # repays at most half of a debt balance above HF 0.95, v3.3 up to half of the loan's
+    # whole debt (more for a loan with two debts), and a partial v3.3 call leaves at least
+    # 1,000 USD of the balance. Each round also matches the per-loan reference.
+    moves = [1 - 0.02 * k for k in range(1, 20)]
+    past_half = {}
+    for version in ("3.0", "3.3"):
+        shares: list[float] = []
+
+        def calls(world, before, after, fast, shares=shares, version=version):  # type: ignore[no-untyped-def]
+            book, liq = world.lending, fast.liquidations
+            for i in np.flatnonzero(liq.kind == 0):
+                loan, asset = liq.loan[i], liq.debt_asset[i]
+                pos = book.positions_of(np.array([loan]))
+                balance = before.debt[pos[book.asset[pos] == asset]].sum()
+                if fast.health_factor[loan] > 0.95 and balance > 0:
+                    shares.append(liq.debt_repaid[i] / balance)
+                    left = (balance - liq.debt_repaid[i]) * liq.debt_usd[i] / liq.debt_repaid[i]
+                    if version == "3.3" and left > 1e-6 * balance:
+                        assert left >= 1_000.0 * (1 - 1e-9)
+
+        params = LendingParams(aave_version=version)
+        run_against_reference(1, [(m, params) for m in moves], positions=2_000, check=calls)
+        assert len(shares) > 10
+        past_half[version] = sum(share > 0.5 + 1e-9 for share in shares)
+    assert past_half["3.0"] == 0 and past_half["3.3"] > 0
 
 
 def test_no_liquidation_at_the_snapshot() -> None:
@@ -267,3 +300,18 @@ def test_loans_liquidated_to_their_last_collateral_are_written_off() -> None:
     held = np.zeros_like(plain.written_off_debt)
     np.add.at(held, (book.loan_protocol[owner], book.asset[pos]), plain.debt[pos])
     np.testing.assert_allclose(plain.written_off_debt, held, rtol=1e-12)
+
+
+def test_solver_runs_the_aave_release_the_scenario_names() -> None:
+    from contagion import sample_world
+    from contagion.propagate import propagate
+    from contagion.scenario import ModelParams, PriceShock, Scenario
+
+    world = sample_world(positions=5_000, seed=7)
+    repaid = {}
+    for version in ("3.0", "3.3"):
+        params = ModelParams(aave_version=version)  # type: ignore[arg-type]
+        run = propagate(world, Scenario(version, shocks=(PriceShock("ETH", -0.2),), params=params))
+        liq = run.liquidations
+        repaid[version] = liq.loc[liq["kind"] == "aave-liquidation-call", "debt_usd"].sum()
+    assert repaid["3.0"] > 0 and repaid["3.3"] != repaid["3.0"]

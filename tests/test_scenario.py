@@ -197,6 +197,7 @@ def test_error_names_the_file_and_the_field(tmp_path: Path) -> None:
         ("[params]\nrun_rate_per_day = -1", "params.run_rate_per_day", ">= 0"),
         ("[params]\nrun_depeg_saturation = 0", "params.run_depeg_saturation", "> 0"),
         ("[params]\ncovered_run_weight = 1.5", "params.covered_run_weight", "in [0, 1]"),
+        ('[params]\naave_version = "3.1"', "params.aave_version", "one of '3.0', '3.3'"),
         ("name = [", "", "not valid TOML"),
     ],
 )
@@ -220,6 +221,15 @@ def test_percent_strings_and_numbers_mean_the_same(tmp_path: Path) -> None:
     c = load_scenario(write(tmp_path, '[[shocks]]\nasset = "ETH"\nmove = " -0.3 "', "a.toml"))
     assert a == b == c and a.shocks[0].move == -0.3
     assert a.name == "a" and a.params == ModelParams() and a.mitigations == Mitigations()
+
+
+def test_aave_version_quoted_or_not(tmp_path: Path) -> None:
+    # TOML readers of `aave_version = 3.3` get a float: it means the release "3.3".
+    quoted = load_scenario(write(tmp_path, '[params]\naave_version = "3.3"', "a.toml"))
+    bare = load_scenario(write(tmp_path, "[params]\naave_version = 3.3", "a.toml"))
+    assert quoted == bare and bare.params.aave_version == "3.3"
+    assert 'aave_version = "3.3"' in scenario_to_toml(bare)
+    assert ModelParams().aave_version == "3.0"
 
 
 def test_python_objects_are_checked_too() -> None:
@@ -323,6 +333,7 @@ params = st.builds(
     gas_usd=st.floats(0, 1e3),
     iv_response=st.floats(-5, 5),
     dealer_sign=st.sampled_from(["dataset", "short", "long"]),
+    aave_version=st.sampled_from(["3.0", "3.3"]),
     run_rate_per_day=st.floats(0, 10),
     covered_run_weight=st.floats(0, 1),
     tol=st.floats(1e-12, 1.0),

@@ -2,7 +2,8 @@
 
 Each liquidatable loan gets at most one ``liquidationCall`` per round, on its largest debt and
 its largest collateral (what liquidation bots pick), up to the close factor
-(:func:`~contagion.lending.aave.aave_liquidation`). A liquidator acts only if the bonus it
+(:func:`~contagion.lending.aave.aave_liquidation`, under the rules of
+``LendingParams.aave_version``). A liquidator acts only if the bonus it
 receives, valued at market, exceeds gas and the slippage of selling the seized collateral;
 liquidations compete for a per-round capacity, most profitable first. The repaid debt asset
 is bought and the seized collateral sold: both are flows into the market. A loan seized to
@@ -42,6 +43,11 @@ def liquidation_calls(
     price = op[pos]
     d = group.largest(s.debt[pos] * price)
     c = group.largest(s.collateral[pos] * price * book.used[pos])
+    total_debt = None
+    if params.aave_version != "3.0":
+        # v3.3's close factor is a share of the user's whole debt at the protocol's prices.
+        whole = np.bincount(group.local, s.debt[pos] * price, len(group.loans))
+        total_debt = whole[(d >= 0) & (c >= 0)]
     loans, d, c = kept((d >= 0) & (c >= 0), group.loans, d, c)
     liq = aave_liquidation(
         np.inf,
@@ -52,6 +58,8 @@ def liquidation_calls(
         book.bonus[c],
         book.protocol_fee[c],
         hf[loans],
+        version=params.aave_version,
+        total_debt_value=total_debt,
     )
     ca, da = book.asset[c], book.asset[d]
     price_c, price_d = pm[ca], pm[da]

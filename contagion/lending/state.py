@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from contagion.lending.aave import AAVE_VERSIONS
 from contagion.lending.cdp import ClipRules, FlipRules
 from contagion.lending.layout import LoanGroup
 from contagion.world import LendingBook
@@ -61,6 +62,9 @@ class LendingParams:
     now_s
         Time of the round (seconds): flip auctions' ``tic`` and ``end``, and clip auctions'
         ``tic``, are measured on it.
+    aave_version
+        Aave liquidation rules: ``"3.0"`` or ``"3.3"``
+        (:func:`~contagion.lending.aave.aave_liquidation`).
     """
 
     liquidator_capacity_usd: float = np.inf
@@ -71,10 +75,14 @@ class LendingParams:
     flip: FlipRules | None = None
     clip: ClipRules | None = None
     now_s: float = 0.0
+    aave_version: str = "3.0"
 
     def __post_init__(self) -> None:
         if self.flip is not None and self.clip is not None:
             raise ValueError("CDP auctions follow either flip or clip rules, not both")
+        if self.aave_version not in AAVE_VERSIONS:
+            known = ", ".join(AAVE_VERSIONS)
+            raise ValueError(f"unknown Aave version {self.aave_version!r}; known: {known}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from contagion.exceptions import ScenarioError
+from contagion.lending.aave import AAVE_VERSIONS
 from contagion.lending.cdp import ClipRules
 from contagion.scenario._checks import (
     _check,
@@ -138,6 +139,12 @@ class ModelParams:
         table in TOML (``[params.clip]``), e.g. ``hole = 150e6`` and ``ilk_hole = 65e6`` for
         the throughput Maker voted on 2021-11-15, ``ilk_holes = { wstETH = 7e6 }`` for
         WSTETH-A's (assets by symbol or id, resolved against the dataset).
+    aave_version : {'3.0', '3.3'}, default '3.0'
+        Aave liquidation rules (:func:`~contagion.lending.aave.aave_liquidation`): ``3.0``,
+        the release live on the shipped world's date (2023), whose close factor is 50 % of
+        the debt asset's balance above HF 0.95; ``3.3`` (2025), whose 50 % is of the user's
+        whole debt, which lets balances under 2,000 USD go whole and makes a partial call
+        leave at least 1,000 USD of debt and of collateral.
     iv_response : float, default 0.5
         Implied-volatility points added per 1% realised move of the underlying, either
         direction (assumption; 0 switches the vega feedback off).
@@ -183,6 +190,7 @@ class ModelParams:
     keeper_capacity_path: tuple[float, ...] = ()
     cdp_auction: Literal["market", "flip", "clip"] = "market"
     clip: ClipRules = field(default_factory=ClipRules)
+    aave_version: Literal["3.0", "3.3"] = "3.0"
     iv_response: float = 0.5
     dealer_sign: Literal["dataset", "short", "long"] = "dataset"
     hedge_threshold: float = 0.01
@@ -213,6 +221,10 @@ class ModelParams:
             cdp_auction=_choice("cdp_auction", self.cdp_auction, ("market", "flip", "clip")),
         )
         _set(self, clip=_clip_rules(self.clip))
+        version = self.aave_version
+        if isinstance(version, int | float) and not isinstance(version, bool):
+            version = f"{version:.1f}"  # 3.3 written in TOML without quotes
+        _set(self, aave_version=_choice("aave_version", version, AAVE_VERSIONS))
         path = self.keeper_capacity_path
         if isinstance(path, str | bytes) or not isinstance(path, list | tuple):
             raise _err("keeper_capacity_path", f"expected a list of numbers, got {path!r}")
