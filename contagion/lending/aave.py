@@ -34,7 +34,8 @@ Aave v3 Technical Paper (2022), section 3 (Health factor, liquidations, e-mode).
 aave/aave-v3-core: contracts/protocol/libraries/logic/LiquidationLogic.sol (v3.0).
 aave-dao/aave-v3-origin: src/contracts/protocol/libraries/logic/LiquidationLogic.sol
 (v3.3: ``MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD``, ``MIN_LEFTOVER_BASE``); BGD Labs, "Aave v3.3
-(feat Umbrella)", Aave governance forum (2024).
+(feat Umbrella)", Aave governance forum (2024); Aave documentation, "Liquidations" (a debt
+reserve that would keep less than 1,000 USD must be liquidated whole).
 """
 
 from __future__ import annotations
