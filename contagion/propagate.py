@@ -442,7 +442,7 @@ class _Run:
         busy = (
             len(lr.liquidations) > 0
             or (p.cdp_auction != "clip" and bool(len(self.lending.open_auctions(book))))
-            or bool((self.lending.inventory > 0).any())
+            or self.lending.inventory_for_sale(book)
             or bool(np.abs(pr.flow).sum() > 0)
             or bool(np.abs(ar.flows).sum() > 0)
         )

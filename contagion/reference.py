@@ -99,6 +99,16 @@ class ReferenceLending:
                 )
             )
         self.inventory: dict[tuple[str, str], float] = {}
+        # Comets' base asset, targetReserves and reserves (base tokens; NaN when unknown).
+        self.comet_base: dict[str, str] = {}
+        self.target_reserves: dict[str, float] = {}
+        self.reserves: dict[str, float] = {}
+        for m in self.markets.values():
+            if m["family"] == "compound-v3" and m["role"] == "base":
+                protocol = m["protocol_id"]
+                self.comet_base[protocol] = m["asset_id"]
+                self.target_reserves[protocol] = _nan_if_none(m.get("target_reserves"))
+                self.reserves[protocol] = _nan_if_none(m.get("reserves"))
         self.absorbed_usd: dict[str, float] = {}
         self.proceeds_usd: dict[str, float] = {}
         self.auction_bad_debt_usd: dict[str, float] = {}
@@ -315,6 +325,10 @@ class ReferenceLending:
         self.absorbed_usd[loan.protocol] = (
             self.absorbed_usd.get(loan.protocol, 0.0) + debt_usd + surplus
         )
+        if loan.protocol in self.reserves:
+            # Reserves pay the debt written off and the surplus credited as base supply.
+            base = self.comet_base[loan.protocol]
+            self.reserves[loan.protocol] -= debt_usd / market[base] + surplus / market[base]
 
     def _sell_inventory(
         self,
@@ -322,8 +336,11 @@ class ReferenceLending:
         market: dict[str, float],
         out: ReferenceRound,
     ) -> None:
+        # Comet.buyCollateral reverts NotForSale while reserves >= targetReserves; checked
+        # once a round per protocol, before its buys.
+        closed = {p for p, r in self.reserves.items() if r >= self.target_reserves.get(p, math.nan)}
         for (protocol, asset), amount in self.inventory.items():
-            if amount <= 0:
+            if amount <= 0 or protocol in closed:
                 continue
             factor = self._param(protocol, asset, "liquidation_factor")
             store = self._param(protocol, asset, "store_front_price_factor")
@@ -332,6 +349,9 @@ class ReferenceLending:
                 out.flow[asset] = out.flow.get(asset, 0.0) - amount
                 self.proceeds_usd[protocol] = self.proceeds_usd.get(protocol, 0.0) + amount * price
                 self.inventory[(protocol, asset)] = 0.0
+                if protocol in self.reserves:
+                    base = self.comet_base[protocol]
+                    self.reserves[protocol] += amount * price / market[base]
 
     def _bark(self, loan: _Loan, params: LendingParams) -> None:
         penalty = max(
@@ -654,6 +674,10 @@ def _record_sale(out: ReferenceRound, loan: _Loan, kind: str, sold: float, repai
             "protocol_fee": 0.0,
         }
     )
+
+
+def _nan_if_none(value: Any) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _zero_if_nan(value: float) -> float:

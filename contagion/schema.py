@@ -68,6 +68,13 @@ class Column:
     """A lossless base-unit integer written as a decimal string (uint256 range)."""
     raw_int: bool = False
     """A lossless signed integer written as a decimal string (e.g. int128 liquidityNet)."""
+    null_if_absent: bool = False
+    """Added to the contract after files were written without it: such files read as null
+    in this column (only for nullable columns)."""
+
+    def __post_init__(self) -> None:
+        if self.null_if_absent and not self.nullable:
+            raise ValueError(f"column {self.name}: only a nullable column may be absent")
 
     def field(self) -> pa.Field:
         return pa.field(self.name, self.type, nullable=self.nullable)
@@ -452,6 +459,25 @@ _SPECS: list[TableSpec] = [
                 "buyers of absorbed collateral.",
                 nullable=True,
                 non_negative=True,
+            ),
+            Column(
+                "target_reserves",
+                pa.float64(),
+                "Comet targetReserves, whole base tokens: while the protocol's reserves are at "
+                "or above it, absorbed collateral is not for sale (buyCollateral reverts "
+                "NotForSale). Base row only.",
+                nullable=True,
+                non_negative=True,
+                null_if_absent=True,
+            ),
+            Column(
+                "reserves",
+                pa.float64(),
+                "Comet getReserves() at the snapshot, whole base tokens (negative when it owes "
+                "more base than it holds). Base row only; null when not read (absorbed "
+                "collateral is then taken to be for sale).",
+                nullable=True,
+                null_if_absent=True,
             ),
             Column(
                 "liquidation_ratio",

@@ -47,9 +47,14 @@ def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
 def conform(table: pa.Table, spec: TableSpec, *, file: str | None = None) -> pa.Table:
     """Return ``table`` with exactly the columns and types of ``spec``.
 
-    Extra columns are dropped; missing columns and incompatible types raise SchemaError.
+    Extra columns are dropped; missing columns and incompatible types raise SchemaError, but
+    for columns added to the contract later (``null_if_absent``), which read as null.
     Lossless widenings (int32 -> int64, a timestamp in ms -> s UTC, ...) are applied.
     """
+    absent = [c for c in spec.columns if c.null_if_absent and c.name not in table.column_names]
+    for col in absent:
+        # Written before the column joined the contract: null throughout.
+        table = table.append_column(col.field(), pa.nulls(table.num_rows, col.type))
     missing = [c.name for c in spec.columns if c.name not in table.column_names]
     if missing:
         raise SchemaError(

@@ -17,9 +17,9 @@ Two things are decided here:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -108,7 +108,9 @@ class LendingBook:
     liquidation threshold, e-mode applied), ``bonus`` (e-mode applied), ``protocol_fee``,
     ``liquidate_cf``, ``liquidation_factor``, ``store_front`` (Comet), ``liquidation_ratio``,
     ``penalty`` (CDP). Per loan: ``loan_start`` (first position), ``loan_protocol``,
-    ``loan_family``, ``loan_account``. ``asset_ids`` names the assets ``asset`` indexes.
+    ``loan_family``, ``loan_account``. ``asset_ids`` names the assets ``asset`` indexes. Per
+    protocol, for Comets: ``comet_base`` (the base asset, -1 elsewhere), ``target_reserves``
+    and ``reserves`` (whole base tokens at the snapshot; NaN where unknown or not a Comet).
     """
 
     protocol_ids: tuple[str, ...]
@@ -132,6 +134,9 @@ class LendingBook:
     loan_family: IntArray
     loan_account: tuple[str, ...]
     asset_ids: tuple[str, ...] = ()
+    comet_base: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    target_reserves: FloatArray = field(default_factory=lambda: np.zeros(0))
+    reserves: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_positions(self) -> int:
@@ -410,7 +415,34 @@ def _lending(dataset: Dataset, assets: AssetIndex, feed_ids: tuple[str, ...]) ->
         loan_family=protocol_family[proto_sorted[loan_start]] if n else np.zeros(0, dtype=np.int64),
         loan_account=tuple(account_values[account_sorted[loan_start]].tolist()) if n else (),
         asset_ids=tuple(assets.ids),
+        **_comet_reserves(markets, protocol_ids, assets),
     )
+
+
+def _comet_reserves(
+    markets: pa.Table, protocol_ids: tuple[str, ...], assets: AssetIndex
+) -> dict[str, NDArray[Any]]:
+    """Per protocol: a Comet's base asset, ``targetReserves`` and reserves (its base row)."""
+    n = len(protocol_ids)
+    base = np.full(n, -1, dtype=np.int64)
+    target, reserves = np.full(n, np.nan), np.full(n, np.nan)
+    index = {p: i for i, p in enumerate(protocol_ids)}
+    asset_index = {a: i for i, a in enumerate(assets.ids)}
+    rows = zip(
+        *(
+            markets.column(c).to_pylist()
+            for c in ("protocol_id", "family", "role", "asset_id", "target_reserves", "reserves")
+        ),
+        strict=True,
+    )
+    for protocol, family, role, asset, target_value, reserve_value in rows:
+        i = index.get(protocol)
+        if i is None or family != "compound-v3" or role != "base":
+            continue
+        base[i] = asset_index.get(asset, -1)
+        target[i] = np.nan if target_value is None else target_value
+        reserves[i] = np.nan if reserve_value is None else reserve_value
+    return {"comet_base": base, "target_reserves": target, "reserves": reserves}
 
 
 @dataclass(frozen=True)

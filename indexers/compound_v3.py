@@ -3,7 +3,8 @@
 Extract (at one block):
 
 1. ``numAssets``, ``baseToken``, ``baseTokenPriceFeed``, ``baseScale``,
-   ``storeFrontPriceFactor``, ``totalSupply``, ``totalBorrow``; ``getAssetInfo(i)`` for every
+   ``storeFrontPriceFactor``, ``totalSupply``, ``totalBorrow``, ``targetReserves``,
+   ``getReserves``; ``getAssetInfo(i)`` for every
    collateral asset and its ``totalsCollateral``; the tokens' ERC-20 metadata and the price
    feeds (:mod:`indexers.chainlink`);
 2. accounts from the Comet's events over ``[from_block, block]`` (Supply and Withdraw of the
@@ -13,8 +14,8 @@ Extract (at one block):
    ``collateralBalanceOf`` of every collateral asset, all through Multicall3.
 
 Transform: ``assets``, ``oracle_feeds``, ``oracle_usage`` (each asset priced by the feed its
-AssetInfo names, the base by ``baseTokenPriceFeed``), ``lending_markets`` (one ``base`` row,
-one ``collateral`` row per asset with ``borrowCollateralFactor``,
+AssetInfo names, the base by ``baseTokenPriceFeed``), ``lending_markets`` (one ``base`` row
+with ``targetReserves`` and the reserves in whole base tokens, one ``collateral`` row per asset with ``borrowCollateralFactor``,
 ``liquidateCollateralFactor``, ``liquidationFactor`` and ``storeFrontPriceFactor`` as
 fractions of 1e18, the supply cap in whole tokens) and ``lending_positions`` (base supply and
 borrow on the base asset, never collateral; each collateral balance, always collateral).
@@ -72,6 +73,8 @@ _HEADER = (
     "storeFrontPriceFactor",
     "totalSupply",
     "totalBorrow",
+    "targetReserves",
+    "getReserves",
 )
 
 
@@ -100,6 +103,9 @@ class CometRaw:
     store_front: int
     total_supply: int
     total_borrow: int
+    target_reserves: int
+    reserves: int
+    """``getReserves()``, base units (signed)."""
     assets: list[AssetInfo]
     totals_collateral: dict[str, int]
     tokens: dict[str, Token]
@@ -126,7 +132,8 @@ def extract_compound_v3(ctx: IndexContext, comet: str) -> CometRaw:
         decode_all(f.outputs, d, f"{f.name}() on Comet {comet}")[0]
         for f, d in zip(fns, head, strict=True)
     ]
-    n_assets, base, base_feed, base_scale, store_front, total_supply, total_borrow = values
+    n_assets, base, base_feed, base_scale, store_front, total_supply, total_borrow = values[:7]
+    target_reserves, reserves = values[7:]
     info_fn = _COMET.fn("getAssetInfo")
     infos_out = ctx.read("assets", [Call(comet, info_fn.encode(i)) for i in range(int(n_assets))])
     assets = []
@@ -184,6 +191,8 @@ def extract_compound_v3(ctx: IndexContext, comet: str) -> CometRaw:
         store_front=int(store_front),
         total_supply=int(total_supply),
         total_borrow=int(total_borrow),
+        target_reserves=int(target_reserves),
+        reserves=int(reserves),
         assets=assets,
         totals_collateral=totals_collateral,
         tokens=tokens,
@@ -222,7 +231,10 @@ def transform_compound_v3(
     assets = [asset_row(meta, base_tok, _feed_price(raw, raw.base_feed))]
     usage = [meta.row(protocol_id=pid, asset_id=base_id, feed_id=asset_id(raw.base_feed, cid))]
     store_front = raw.store_front / _FACTOR_SCALE
-    markets = [_market_row(meta, pid, base_tok, base_id, "base", store_front, collateral=False)]
+    base_row = _market_row(meta, pid, base_tok, base_id, "base", store_front, collateral=False)
+    unit = 10**base_tok.decimals
+    base_row.update(target_reserves=raw.target_reserves / unit, reserves=raw.reserves / unit)
+    markets = [base_row]
     feed_asset = {raw.base_feed: raw.base}
     for x in raw.assets:
         tok = raw.tokens[x.asset]

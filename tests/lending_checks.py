@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from contagion import Dataset, sample_world
@@ -21,6 +23,20 @@ from contagion.world import LendingBook, World, compile_world
 def small_world(positions: int, seed: int) -> tuple[Dataset, World]:
     ds = sample_world(positions=positions, seed=seed)
     return ds, compile_world(ds)
+
+
+def with_comet_reserves(ds: Dataset, reserves: float | None = None) -> Dataset:
+    """``ds`` with every Comet's reserves at ``reserves`` whole base tokens (its base row), or
+    at its own ``targetReserves`` when None."""
+    markets = ds.table("lending_markets")
+    base = pc.and_(
+        pc.equal(markets.column("family"), "compound-v3"), pc.equal(markets.column("role"), "base")
+    )
+    value = markets.column("target_reserves") if reserves is None else pa.scalar(float(reserves))
+    column = pc.if_else(base, value, markets.column("reserves"))
+    index = markets.schema.get_field_index("reserves")
+    edited = markets.set_column(index, markets.schema.field(index), column)
+    return Dataset({**ds.tables, "lending_markets": edited})
 
 
 def eth_moves(world: World, move: float) -> list[float]:
@@ -62,13 +78,18 @@ def run_against_reference(
     positions: int = 600,
     depth: Callable[[int], np.ndarray] = lambda n: np.full(n, 40e6),
     check: Callable[[World, LendingState, LendingState, LendingRound], None] | None = None,
+    edit: Callable[[Dataset], Dataset] | None = None,
 ) -> list[tuple[LendingRound, ReferenceRound]]:
     """The vectorised lending round and the per-loan reference side by side on a small world,
     one round per ``(moves, params)``: ``moves`` per root asset, or one number moving the
     ETH-denominated markets (:func:`eth_moves`). Every round must liquidate, trade and lose
     what the reference does and the final balances must agree; ``check(world, before,
-    after, fast)`` adds a check per round. Returns each round's two answers."""
+    after, fast)`` adds a check per round; ``edit`` changes the dataset first. Returns each
+    round's two answers."""
     ds, world = small_world(positions, seed)
+    if edit is not None:
+        ds = edit(ds)
+        world = compile_world(ds)
     book, a = world.lending, world.assets
     levels = depth(len(a))
     state = LendingState.initial(book, len(a))
@@ -95,6 +116,12 @@ def run_against_reference(
             check(world, before, state, fast)
         out.append((fast, slow))
     assert_balances_match(book, a.ids, state, reference)
+    for protocol, reserves in reference.reserves.items():
+        i = book.protocol_ids.index(protocol)
+        if np.isfinite(reserves):
+            assert state.comet_reserves[i] == pytest.approx(reserves, rel=1e-9, abs=1e-6)
+        else:
+            assert np.isnan(state.comet_reserves[i])
     return out
 
 

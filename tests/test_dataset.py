@@ -59,6 +59,27 @@ def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
     assert "missing column" in str(err) and str(file) in str(err)
 
 
+def test_files_written_before_a_column_was_added_read_it_as_null(tmp_path: Path) -> None:
+    # lending_markets.target_reserves and reserves joined the contract after datasets were
+    # written without them: such files load, the columns null; any other missing column
+    # is still an error (above).
+    from contagion import sample_world
+
+    path = sample_world(positions=200, seed=1).write(tmp_path / "world")
+    files = list((path / "lending_markets").glob("*.parquet"))
+    for file in files:
+        pq.write_table(pq.read_table(file).drop_columns(["target_reserves", "reserves"]), file)
+    markets = load_dataset(path).table("lending_markets")
+    assert markets.column("reserves").null_count == markets.num_rows > 0
+    assert markets.column("target_reserves").null_count == markets.num_rows
+    added = [c.name for c in table_spec("lending_markets").columns if c.null_if_absent]
+    assert added == ["target_reserves", "reserves"]
+    with pytest.raises(ValueError, match="only a nullable column"):
+        type(table_spec("lending_markets").columns[0])(
+            "x", pa.float64(), "doc", null_if_absent=True
+        )
+
+
 def test_wrong_type_is_rejected(tmp_path: Path) -> None:
     path = _write(tmp_path)
     file = next((path / "assets").glob("*.parquet"))

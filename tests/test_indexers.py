@@ -78,6 +78,8 @@ SIGNATURES = {
         "isLiquidatable(address)",
         "totalSupply()",
         "totalBorrow()",
+        "targetReserves()",
+        "getReserves()",
         "event Supply(address,address,uint256)",
         "event SupplyCollateral(address,address,address,uint256)",
         "event Withdraw(address,address,uint256)",

@@ -79,6 +79,28 @@ def test_comet_positions_equal_the_contract_balances(
     markets = {m["role"]: m for m in comet_tables["lending_markets"].to_pylist()}
     assert markets["base"]["asset_id"] == usdc
     assert markets["collateral"]["liquidate_cf"] > markets["collateral"]["borrow_cf"] > 0
+    # targetReserves as the mainnet deployment file sets it; the reserves as Comet defines
+    # them: the base held, less what the indexed suppliers are owed, plus what the indexed
+    # borrowers owe (getReserves, read by the indexer, agrees with the balances it indexed).
+    assert markets["base"]["target_reserves"] == 5_000_000.0
+    assert markets["collateral"]["target_reserves"] is None
+    token = chain.w3.eth.contract(
+        address=_cs(chain.tokens["USDC"]),
+        abi=[
+            {
+                "type": "function",
+                "name": "balanceOf",
+                "stateMutability": "view",
+                "inputs": [{"name": "a", "type": "address"}],
+                "outputs": [{"name": "", "type": "uint256"}],
+            }
+        ],
+    )
+    held = token.functions.balanceOf(_cs(chain.comet)).call()
+    supplied = sum(int(p["collateral_amount_raw"]) for p in pos if p["asset_id"] == usdc)
+    borrowed = sum(int(p["debt_amount_raw"]) for p in pos if p["asset_id"] == usdc)
+    assert markets["base"]["reserves"] == pytest.approx((held - supplied + borrowed) / 1e6)
+    assert markets["base"]["reserves"] > 5_000_000.0  # above target: nothing for sale
 
 
 def test_solver_comet_liquidatability_equals_is_liquidatable(

@@ -12,19 +12,32 @@ from lending_checks import (
     moved_prices,
     run_against_reference,
     small_world,
+    with_comet_reserves,
 )
 
 from contagion.lending.engine import LendingParams, LendingState, lending_round
 
+_RESERVES = {
+    "unknown": None,
+    "target": lambda ds: with_comet_reserves(ds),
+    "ample": lambda ds: with_comet_reserves(ds, 1e12),
+}
+
 
 def _run_both(
-    positions: int, seed: int, moves: list[float], params: LendingParams, rounds: int
+    positions: int,
+    seed: int,
+    moves: list[float],
+    params: LendingParams,
+    rounds: int,
+    reserves: str = "unknown",
 ) -> None:
     run_against_reference(
         seed,
         [(moves, params)] * rounds,
         positions=positions,
         depth=lambda n: np.where(np.arange(n) % 3 == 0, 0.0, 40e6),
+        edit=_RESERVES[reserves],
     )
 
 
@@ -36,9 +49,16 @@ def _run_both(
     keeper=st.sampled_from([np.inf, 1e7, 1e5]),
     gas=st.sampled_from([0.0, 30.0, 5_000.0]),
     aave_version=st.sampled_from(["3.0", "3.3"]),
+    reserves=st.sampled_from(sorted(_RESERVES)),
 )
 def test_fast_round_matches_reference(
-    seed: int, moves: list[float], capacity: float, keeper: float, gas: float, aave_version: str
+    seed: int,
+    moves: list[float],
+    capacity: float,
+    keeper: float,
+    gas: float,
+    aave_version: str,
+    reserves: str,
 ) -> None:
     params = LendingParams(
         liquidator_capacity_usd=capacity,
@@ -46,7 +66,7 @@ def test_fast_round_matches_reference(
         keeper_capacity_usd=keeper,
         aave_version=aave_version,
     )
-    _run_both(600, seed, moves, params, rounds=3)
+    _run_both(600, seed, moves, params, rounds=3, reserves=reserves)
 
 
 def test_aave_v33_rules_change_what_the_round_repays() -> None:
@@ -315,3 +335,54 @@ def test_solver_runs_the_aave_release_the_scenario_names() -> None:
         liq = run.liquidations
         repaid[version] = liq.loc[liq["kind"] == "aave-liquidation-call", "debt_usd"].sum()
     assert repaid["3.0"] > 0 and repaid["3.3"] != repaid["3.0"]
+
+
+def _comet_run(reserves: float | None) -> tuple[Any, list[float]]:
+    """A crash through the Comets with their reserves set; the inventory they hold after each
+    round (whole tokens, summed over assets)."""
+    held: list[float] = []
+
+    def inventory(world, before, after, fast):  # type: ignore[no-untyped-def]
+        comets = world.lending.protocol_family == 1
+        held.append(float(after.inventory[comets].sum()))
+        # Absorb draws reserves down; sales pay base in.
+        assert np.all(np.isfinite(after.comet_reserves[comets]))
+
+    moves = [0.8, 0.7, 0.6, 0.6, 0.6]
+    answers = run_against_reference(
+        2,
+        [(m, LendingParams()) for m in moves],
+        positions=2_000,
+        check=inventory,
+        edit=lambda ds: with_comet_reserves(ds, reserves),
+    )
+    return answers, held
+
+
+def test_comet_collateral_is_not_for_sale_while_reserves_reach_the_target() -> None:
+    # Reserves far above targetReserves: buyCollateral reverts NotForSale, so what absorb
+    # takes stays with the protocol round after round (and the reference agrees).
+    _, held = _comet_run(1e12)
+    assert held[-1] > 0 and held == sorted(held)
+    # Reserves at the target: the first absorb draws them below it and the collateral sells.
+    _, at_target = _comet_run(None)
+    assert min(at_target) < max(held)
+    assert at_target[-1] < held[-1]
+
+
+def test_solver_settles_with_collateral_a_comet_may_not_sell() -> None:
+    # Unsold inventory that is not for sale does not keep a run busy: it settles. The Comet
+    # keeps what it absorbed, valued at the fallen price at the end, instead of selling it
+    # at the store front as the crash goes on: a larger loss.
+    from contagion import sample_world
+    from contagion.propagate import propagate
+    from contagion.scenario import PriceShock, Scenario
+
+    world = sample_world(positions=5_000, seed=7)
+    shock = Scenario("eth", shocks=(PriceShock("ETH", -0.35),))
+    loss = {}
+    for label, dataset in (("unknown", world), ("ample", with_comet_reserves(world, 1e12))):
+        run = propagate(dataset, shock)
+        assert run.converged
+        loss[label] = run.bad_debt_usd["compound-v3-usdc"]
+    assert loss["ample"] > loss["unknown"] > 0

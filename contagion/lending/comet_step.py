@@ -2,7 +2,8 @@
 
 Liquidatable accounts are absorbed whole (:func:`~contagion.lending.compound.comet_absorb`);
 the protocol's collateral inventory is sold through ``buyCollateral`` once the store-front
-price is at or below the market price.
+price is at or below the market price, while the protocol's reserves are below
+``targetReserves`` (``NotForSale`` otherwise; Comet.sol ``buyCollateral``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def absorb(book: LendingBook, s: LendingState, pm: FloatArray, loans: IntArray) 
     # protocol like the written-off debt.
     surplus = np.maximum(credit - loan_debt_usd, 0.0)
     np.add.at(s.absorbed_usd, book.loan_protocol[loans], loan_debt_usd + surplus)
+    _draw_reserves(book, s, book.loan_protocol[loans], loan_debt.astype(float), surplus, pm)
     moved = np.flatnonzero(taken != 0.0)
     if s.inventory.flags.c_contiguous:
         # One flat index per (protocol, asset): ``add.at`` on one axis.
@@ -81,7 +83,8 @@ def buy_collateral(
     pm: FloatArray,
     flow: FloatArray,
 ) -> Liquidations:
-    """Comet's buyCollateral: inventory sells once the store-front price is at or below market.
+    """Comet's buyCollateral: inventory sells once the store-front price is at or below market,
+    and only while the protocol's reserves are below ``targetReserves`` (where both are known).
 
     The store-front price is the protocol's oracle price less
     ``storeFrontPriceFactor * (1 - liquidationFactor)``; while the oracle lags a falling market
@@ -94,8 +97,33 @@ def buy_collateral(
     idx = book.position_of_market(protos, assets)
     discount = book.store_front[idx] * (1.0 - book.liquidation_factor[idx])
     store_price = oracle_usd[idx] * (1.0 - discount)
-    amount = np.where(store_price <= pm[assets], s.inventory[protos, assets], 0.0)
+    # NotForSale is checked once a round per Comet, after the round's absorbs: the round's
+    # buys are taken as one.
+    open_ = s.for_sale(book)[protos]
+    amount = np.where((store_price <= pm[assets]) & open_, s.inventory[protos, assets], 0.0)
     np.add.at(flow, assets, -amount)
     np.add.at(s.proceeds_usd, protos, amount * store_price)
     s.inventory[protos, assets] -= amount
+    if len(book.comet_base) == len(s.comet_reserves):
+        # The base paid in raises the reserves.
+        base = book.comet_base[protos]
+        paid = np.where(base >= 0, amount * store_price / pm[np.maximum(base, 0)], 0.0)
+        np.add.at(s.comet_reserves, protos, paid)
     return Liquidations.empty()
+
+
+def _draw_reserves(
+    book: LendingBook,
+    s: LendingState,
+    protocol: IntArray,
+    debt: FloatArray,
+    surplus_usd: FloatArray,
+    pm: FloatArray,
+) -> None:
+    """``absorb`` lowers a Comet's reserves by the debt it writes off and the surplus it
+    credits as base supply (``totalBorrow`` down, ``totalSupply`` up), in base tokens."""
+    if len(book.comet_base) != len(s.comet_reserves):
+        return
+    base = book.comet_base[protocol]
+    drawn = debt + np.where(base >= 0, surplus_usd / pm[np.maximum(base, 0)], 0.0)
+    np.add.at(s.comet_reserves, protocol, -drawn)

@@ -9,7 +9,10 @@ Rules, as in ``Comet.sol``:
   account's base supply, a shortfall is paid from protocol reserves (bad debt once reserves
   run out);
 * the protocol sells absorbed collateral through ``buyCollateral`` at a discount of
-  ``storeFrontPriceFactor · (1 − liquidationFactor)`` off the oracle price (``quoteCollateral``).
+  ``storeFrontPriceFactor · (1 − liquidationFactor)`` off the oracle price (``quoteCollateral``),
+  but only while its reserves (``getReserves``: base held, less supplies, plus borrows) are
+  below ``targetReserves`` (``NotForSale`` otherwise); absorb lowers the reserves by the debt
+  it writes off and the surplus it credits, a sale raises them by the base paid in.
 
 References
 ----------

@@ -123,6 +123,10 @@ class LendingState:
     changes: its whole debt is bad debt for good."""
     written_off_debt: FloatArray
     """Per protocol x asset: debt (tokens) of the written-off loans."""
+    comet_reserves: FloatArray
+    """Per protocol: a Comet's reserves (``getReserves``, whole base tokens): lowered by what
+    ``absorb`` writes off and credits, raised by what ``buyCollateral`` takes in; NaN where
+    unknown (its absorbed collateral is then always for sale) or not a Comet."""
 
     def copy(self) -> LendingState:
         """A state with its own copies of every array (updated in place during a round)."""
@@ -156,9 +160,28 @@ class LendingState:
             auction_top=np.zeros(book.n_loans),
             written_off=np.zeros(book.n_loans, dtype=bool),
             written_off_debt=np.zeros((n_protocols, n_assets)),
+            comet_reserves=(
+                book.reserves.copy()
+                if len(book.reserves) == n_protocols
+                else np.full(n_protocols, np.nan)
+            ),
         )
         state.write_off(book, book.uncollateralised_aave_loans)
         return state
+
+    def for_sale(self, book: LendingBook) -> NDArray[np.bool_]:
+        """Per protocol: whether its absorbed collateral is for sale. Comet's
+        ``buyCollateral`` reverts ``NotForSale`` while reserves are at or above
+        ``targetReserves``; unknown reserves or targets leave it for sale."""
+        n = len(self.comet_reserves)
+        target = book.target_reserves if len(book.target_reserves) == n else np.full(n, np.nan)
+        result: NDArray[np.bool_] = ~(self.comet_reserves >= target)
+        return result
+
+    def inventory_for_sale(self, book: LendingBook) -> bool:
+        """Whether any protocol holds absorbed collateral it may sell."""
+        held = (self.inventory > 0).any(axis=1)
+        return bool((held & self.for_sale(book)).any())
 
     def write_off(self, book: LendingBook, loans: IntArray) -> IntArray:
         """Write off those of the Aave-family ``loans`` (sorted, not written off yet) left with

@@ -47,7 +47,13 @@ from indexers.sample_world.common import (
     onchain_row,
     rows_table,
 )
-from indexers.sample_world.reference import AAVE_FILE, COMET_FILES, CometMarket, Reference
+from indexers.sample_world.reference import (
+    AAVE_FILE,
+    COMET_FILES,
+    CometMarket,
+    Reference,
+    scaled_amount,
+)
 
 __all__ = ["Market", "build_markets", "markets_table"]
 
@@ -95,6 +101,8 @@ class Market:
     liquidate_cf: float | None = None
     liquidation_factor: float | None = None
     store_front_price_factor: float | None = None
+    target_reserves: str | None = None
+    """Comet ``targetReserves`` in base units as the deployment file writes it (base row)."""
     liquidation_ratio: float | None = None
     liquidation_penalty: float | None = None
     borrowable_in_isolation: bool = False
@@ -197,6 +205,7 @@ def _comet(protocol_id: str, market: CometMarket, file: str) -> list[Market]:
             borrowing_enabled=True,
             debt_key=base,
             store_front_price_factor=market.store_front_price_factor,
+            target_reserves=market.target_reserves,
         )
     ]
     for a in market.assets:
@@ -284,6 +293,11 @@ def markets_table(markets: dict[tuple[str, str], Market], catalog: Catalog) -> p
                 liquidate_cf=m.liquidate_cf,
                 liquidation_factor=m.liquidation_factor,
                 store_front_price_factor=m.store_front_price_factor,
+                target_reserves=(
+                    None
+                    if m.target_reserves is None
+                    else scaled_amount(m.target_reserves, catalog[m.key].decimals)
+                ),
                 liquidation_ratio=m.liquidation_ratio,
                 liquidation_penalty=m.liquidation_penalty,
             )

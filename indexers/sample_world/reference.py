@@ -155,6 +155,8 @@ class CometMarket:
     base_price_feed: str | None
     store_front_price_factor: float
     assets: tuple[CometAsset, ...]
+    target_reserves: str | None = None
+    """``targetReserves`` as the file writes it (base units, e.g. ``"5000000e6"``)."""
 
     def asset(self, symbol: str) -> CometAsset:
         """The collateral asset ``symbol``."""
@@ -238,7 +240,7 @@ def _load_aave() -> AaveConfig:
     return AaveConfig(reserves, emodes, doc["poolConfig"]["pool"].lower())
 
 
-def _scaled_cap(text: str, decimals: int) -> float:
+def scaled_amount(text: str, decimals: int) -> float:
     """``"7_100e18"`` (base units written as mantissa e exponent) -> 7100.0 whole tokens."""
     mantissa, _, exponent = text.replace("_", "").partition("e")
     return float(mantissa) * 10.0 ** (int(exponent or 0) - decimals)
@@ -258,7 +260,7 @@ def _load_comet(file: str) -> CometMarket:
                 borrow_cf=float(body["borrowCF"]),
                 liquidate_cf=float(body["liquidateCF"]),
                 liquidation_factor=float(body["liquidationFactor"]),
-                supply_cap=_scaled_cap(body["supplyCap"], decimals),
+                supply_cap=scaled_amount(body["supplyCap"], decimals),
             )
         )
     feed = doc.get("baseTokenPriceFeed")
@@ -270,6 +272,7 @@ def _load_comet(file: str) -> CometMarket:
         base_price_feed=feed.lower() if feed else None,
         store_front_price_factor=float(doc["storeFrontPriceFactor"]),
         assets=tuple(assets),
+        target_reserves=doc.get("targetReserves"),
     )
 
 

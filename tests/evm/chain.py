@@ -236,6 +236,13 @@ def build_chain(w3: Web3, *, users: int = 24, comet_users: int = 12) -> FixtureC
                 u, u, fc.tokens["USDC"], int(value * cf / (1.02 + 0.04 * i) * unit["USDC"])
             )
         )
+    # The market's targetReserves (the deployment file's), and base held for 8 M USDC of
+    # reserves: what suppliers are owed less what borrowers took out, plus the reserves.
+    comet_file = json.loads(data_text("compound-v3-mainnet-usdc.json"))
+    mantissa, _, exponent = comet_file["targetReserves"].partition("e")
+    d.send(comet.functions.setTargetReserves(int(mantissa) * 10 ** int(exponent or 0)))
+    owed = comet.functions.totalSupply().call() - comet.functions.totalBorrow().call()
+    d.send(tokens["USDC"].functions.mint(comet.address, owed + 8_000_000 * unit["USDC"]))
 
     # Pools.
     pair = d.deploy(

@@ -9,6 +9,9 @@ factors scaled by 1e18). Interest indexes stay at one; absorb writes off the who
 interface Aggregator:
     def latestRoundData() -> (uint80, int256, uint256, uint256, uint80): view
 
+interface ERC20:
+    def balanceOf(account: address) -> uint256: view
+
 struct AssetInfo:
     offset: uint8
     asset: address
@@ -67,6 +70,7 @@ principal: HashMap[address, int256]
 collateral: HashMap[address, HashMap[address, uint128]]
 totalSupply: public(uint256)
 totalBorrow: public(uint256)
+targetReserves: public(uint256)
 collateralTotals: HashMap[address, uint128[2]]
 
 
@@ -76,6 +80,21 @@ def __init__(_base: address, _feed: address, _scale: uint256, _storeFront: uint2
     self.baseTokenPriceFeed = _feed
     self.baseScale = _scale
     self.storeFrontPriceFactor = _storeFront
+
+
+@external
+def setTargetReserves(amount: uint256):
+    # Set by governance through the Configurator on mainnet; directly here.
+    self.targetReserves = amount
+
+
+@external
+@view
+def getReserves() -> int256:
+    """Comet.getReserves: base tokens held, less what suppliers are owed, plus what borrowers
+    owe (interest indexes stay at one)."""
+    held: uint256 = staticcall ERC20(self.baseToken).balanceOf(self)
+    return convert(held, int256) - convert(self.totalSupply, int256) + convert(self.totalBorrow, int256)
 
 
 @external
