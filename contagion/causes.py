@@ -246,8 +246,6 @@ class RunCauses:
         self,
         r: int,
         lr: LendingRound,
-        inventory_before: FloatArray,
-        inventory_after: FloatArray,
         bad_before: FloatArray | None,
         total_bad_before: FloatArray | None,
         price: FloatArray,
@@ -269,9 +267,11 @@ class RunCauses:
             at = protocol * shape[1] + asset
             self.log.add(r, "liquidation", feed, market, seized[at])
             self.log.add(r, "sell", market, self.root_node[a.root[asset]], sold[at])
-        protos, assets_ = np.nonzero(inventory_before - inventory_after > 0)
+        # Comets' store-front sales, of collateral absorbed in this round or before.
+        sales = lr.store_sales if lr.store_sales is not None else np.zeros((0, 0))
+        protos, assets_ = np.nonzero(sales > 0)
         if len(protos):
-            sale = (inventory_before - inventory_after)[protos, assets_] * price[assets_]
+            sale = sales[protos, assets_] * price[assets_]
             self.log.add(
                 r, "sell", self.market_node[protos, assets_], self.root_node[a.root[assets_]], sale
             )

@@ -319,7 +319,6 @@ class _Run:
             now_s=now,
             aave_version=p.aave_version,
         )
-        inventory_before = self.lending.inventory.copy()
         bad_before = self.records[-1].bad_debt_by_asset if self.records else None
         total_bad_before = self.records[-1].bad_debt_usd if self.records else None
         self.lending, lr = lending_round(
@@ -334,9 +333,7 @@ class _Run:
             self.health_screen,
             in_place=True,
         )
-        self.recorder.lending(
-            r, lr, inventory_before, self.lending.inventory, bad_before, total_bad_before, price
-        )
+        self.recorder.lending(r, lr, bad_before, total_bad_before, price)
 
         # 3. derivatives. Time decay is left out: a cascade lasts minutes to hours, over which
         # the options' own drift in delta is small beside the hedge of the price move, and

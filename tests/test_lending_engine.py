@@ -380,9 +380,15 @@ def test_solver_settles_with_collateral_a_comet_may_not_sell() -> None:
 
     world = sample_world(positions=5_000, seed=7)
     shock = Scenario("eth", shocks=(PriceShock("ETH", -0.35),))
-    loss = {}
+    loss, sold = {}, {}
     for label, dataset in (("unknown", world), ("ample", with_comet_reserves(world, 1e12))):
         run = propagate(dataset, shock)
         assert run.converged
         loss[label] = run.bad_debt_usd["compound-v3-usdc"]
+        # Store-front sales carry their cause (the Comet's market -> the asset), also when
+        # the collateral was absorbed in the same round.
+        causes = run.causes
+        sales = causes[(causes["channel"] == "sell") & causes["src"].str.startswith("market:comp")]
+        sold[label] = float(sales["usd"].sum())
     assert loss["ample"] > loss["unknown"] > 0
+    assert sold["unknown"] > 1e6 and sold["ample"] == 0.0

@@ -82,17 +82,19 @@ def buy_collateral(
     oracle_usd: FloatArray | PositionPrices,
     pm: FloatArray,
     flow: FloatArray,
-) -> Liquidations:
+) -> FloatArray:
     """Comet's buyCollateral: inventory sells once the store-front price is at or below market,
     and only while the protocol's reserves are below ``targetReserves`` (where both are known).
 
     The store-front price is the protocol's oracle price less
     ``storeFrontPriceFactor * (1 - liquidationFactor)``; while the oracle lags a falling market
-    it sits above the market price and nobody buys.
+    it sits above the market price and nobody buys. Returns what was sold per protocol x
+    asset (tokens).
     """
+    sold = np.zeros_like(s.inventory)
     protos, assets = np.nonzero(s.inventory > 0)
     if len(protos) == 0:
-        return Liquidations.empty()
+        return sold
     # Any position of the (protocol, asset) market carries its parameters and oracle price.
     idx = book.position_of_market(protos, assets)
     discount = book.store_front[idx] * (1.0 - book.liquidation_factor[idx])
@@ -104,12 +106,13 @@ def buy_collateral(
     np.add.at(flow, assets, -amount)
     np.add.at(s.proceeds_usd, protos, amount * store_price)
     s.inventory[protos, assets] -= amount
+    sold[protos, assets] = amount
     if len(book.comet_base) == len(s.comet_reserves):
         # The base paid in raises the reserves.
         base = book.comet_base[protos]
         paid = np.where(base >= 0, amount * store_price / pm[np.maximum(base, 0)], 0.0)
         np.add.at(s.comet_reserves, protos, paid)
-    return Liquidations.empty()
+    return sold
 
 
 def _draw_reserves(

@@ -165,6 +165,7 @@ def lending_round(
             opened.sort()
             opened = opened[np.append(True, opened[1:] != opened[:-1])]
             opened = opened[new.auction_tab[opened] > 0]
+    store_sales = np.zeros_like(new.inventory)
     if params.liquidations_enabled:
         if params.clip is not None:
             parts.append(
@@ -174,7 +175,7 @@ def lending_round(
             parts.append(auctions(book, new, opened, market_price, params, flow))
         else:
             parts.append(flip_auctions(book, new, opened, market_price, params, params.flip, flow))
-        parts.append(buy_collateral(book, new, oracle_usd, market_price, flow))
+        store_sales = buy_collateral(book, new, oracle_usd, market_price, flow)
     liquidations = Liquidations.concat(parts) if parts else Liquidations.empty()
     bad, by_asset = _bad_debt(book, new, market_price, underwater)
     # Loans liquidated down to their last collateral are written off from the next round
@@ -193,6 +194,7 @@ def lending_round(
         bad_debt_by_asset=by_asset,
         skipped_unprofitable=unprofitable,
         skipped_capacity=over_capacity,
+        store_sales=store_sales,
     )
 
 

@@ -256,3 +256,6 @@ class LendingRound:
     """Per protocol x asset: the Aave-family shortfall allocated to debt assets (USD)."""
     skipped_unprofitable: int
     skipped_capacity: int
+    store_sales: FloatArray | None = None
+    """Per protocol x asset: absorbed collateral (tokens) Comets sold through
+    ``buyCollateral`` this round, whether absorbed this round or before."""
