@@ -242,7 +242,7 @@ class _Run:
                 if p.cdp_auction == "clip":
                     # Clipper auctions waiting for their price to fall: the next take or redo.
                     book = self.engine.world.lending
-                    margin = LendingParams().keeper_margin
+                    margin = LendingParams.keeper_margin  # the default: no scenario sets it
                     due = min(
                         due,
                         clip_next_event_s(book, self.lending, price, self.clock, margin, p.clip),

@@ -213,7 +213,9 @@ class ReferenceLending:
             fee_share = _zero_if_nan(
                 self._param(loan.protocol, coll_pos.asset, "liquidation_protocol_fee")
             )
-            repay = self._aave_max_debt(loan, debt_pos, coll_pos, hf, oracle, params)
+            repay = self._aave_max_debt(
+                loan, debt_pos, coll_pos, p_debt, p_coll, hf, oracle, params
+            )
             seize = repay * p_debt / p_coll * bonus
             if seize > coll_pos.collateral:
                 seize = coll_pos.collateral
@@ -276,6 +278,8 @@ class ReferenceLending:
         loan: _Loan,
         debt_pos: _Position,
         coll_pos: _Position,
+        p_debt: float,
+        p_coll: float,
         hf: float,
         oracle: dict[tuple[str, str], float],
         params: LendingParams,
@@ -285,8 +289,6 @@ class ReferenceLending:
         worth 2,000 USD or more and HF is above 0.95, else all of it."""
         if params.aave_version == "3.0":
             return debt_pos.debt * (0.5 if hf > CLOSE_FACTOR_HF_THRESHOLD else 1.0)
-        p_debt = oracle[(loan.protocol, debt_pos.asset)]
-        p_coll = oracle[(loan.protocol, coll_pos.asset)]
         if (
             coll_pos.collateral * p_coll >= MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD
             and debt_pos.debt * p_debt >= MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD

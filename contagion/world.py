@@ -17,7 +17,7 @@ Two things are decided here:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -133,10 +133,10 @@ class LendingBook:
     loan_protocol: IntArray
     loan_family: IntArray
     loan_account: tuple[str, ...]
-    asset_ids: tuple[str, ...] = ()
-    comet_base: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    target_reserves: FloatArray = field(default_factory=lambda: np.zeros(0))
-    reserves: FloatArray = field(default_factory=lambda: np.zeros(0))
+    asset_ids: tuple[str, ...]
+    comet_base: IntArray
+    target_reserves: FloatArray
+    reserves: FloatArray
 
     @property
     def n_positions(self) -> int:

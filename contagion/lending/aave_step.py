@@ -43,12 +43,12 @@ def liquidation_calls(
     price = op[pos]
     d = group.largest(s.debt[pos] * price)
     c = group.largest(s.collateral[pos] * price * book.used[pos])
+    both = (d >= 0) & (c >= 0)
     total_debt = None
     if params.aave_version != "3.0":
         # v3.3's close factor is a share of the user's whole debt at the protocol's prices.
-        whole = np.bincount(group.local, s.debt[pos] * price, len(group.loans))
-        total_debt = whole[(d >= 0) & (c >= 0)]
-    loans, d, c = kept((d >= 0) & (c >= 0), group.loans, d, c)
+        total_debt = np.bincount(group.local, s.debt[pos] * price, len(group.loans))[both]
+    loans, d, c = kept(both, group.loans, d, c)
     liq = aave_liquidation(
         np.inf,
         s.debt[d],

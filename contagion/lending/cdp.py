@@ -62,6 +62,7 @@ Gudgeon et al. (2020). The Decentralized Financial Crisis (Black Thursday keeper
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -389,8 +390,7 @@ class ClipRules:
         }
         for name, (ok, rule) in rules.items():
             value = getattr(self, name)
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if not (number and np.isfinite(value) and ok(value)):
+            if not (_finite_number(value) and ok(value)):
                 raise ScenarioError(f"must be a number {rule}, got {value!r}", field=name)
         holes = self.ilk_holes
         if not isinstance(holes, Mapping):
@@ -398,10 +398,9 @@ class ClipRules:
                 f"expected a table of asset id = hole, got {holes!r}", field="ilk_holes"
             )
         for asset, value in holes.items():
-            number = isinstance(value, int | float) and not isinstance(value, bool)
             if not isinstance(asset, str) or not asset:
                 raise ScenarioError(f"expected an asset id, got {asset!r}", field="ilk_holes")
-            if not (number and np.isfinite(value) and value >= 0):
+            if not (_finite_number(value) and value >= 0):
                 raise ScenarioError(
                     f"must be a number >= 0, got {value!r}", field=f"ilk_holes.{asset}"
                 )
@@ -433,6 +432,13 @@ class ClipRules:
         """Keeper reward of a ``kick`` or ``redo`` of an auction of ``tab``: ``tip + chip·tab``."""
         result: FloatArray = self.tip + self.chip * np.asarray(tab, dtype=float)
         return result
+
+
+def _finite_number(value: object) -> bool:
+    """A finite int or float (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value)
 
 
 def clip_price(top: ArrayLike, elapsed_s: ArrayLike, rules: ClipRules) -> FloatArray:

@@ -250,7 +250,7 @@ def clip_bark(
         tab[order],
         (protocol * n_assets + ca)[order],
         protocol[order],
-        np.tile(_ilk_holes(book, rules, n_assets), n_protocols) - ilk_dirt,
+        np.tile(rules.ilk_hole_by_asset(book.asset_ids), n_protocols) - ilk_dirt,
         rules.hole - dog_dirt,
         (rules.dust * (1.0 + penalty))[order],
     )
@@ -347,13 +347,6 @@ def clip_auctions(
     loans, ca, da, bought, owe = kept(bought > 0, loans, ca, da, bought, owe)
     kind = np.full(len(loans), KIND_AUCTION, dtype=np.int64)
     return _sales(book, kind, loans, ca, da, bought, owe, pm)
-
-
-def _ilk_holes(book: LendingBook, rules: ClipRules, n_assets: int) -> FloatArray:
-    """``ilk.hole`` of each asset as collateral (``rules.ilk_hole`` for a book without ids)."""
-    if not book.asset_ids:
-        return np.full(n_assets, rules.ilk_hole)
-    return rules.ilk_hole_by_asset(book.asset_ids)
 
 
 def _clip_top(

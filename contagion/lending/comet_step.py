@@ -107,11 +107,10 @@ def buy_collateral(
     np.add.at(s.proceeds_usd, protos, amount * store_price)
     s.inventory[protos, assets] -= amount
     sold[protos, assets] = amount
-    if len(book.comet_base) == len(s.comet_reserves):
-        # The base paid in raises the reserves.
-        base = book.comet_base[protos]
-        paid = np.where(base >= 0, amount * store_price / pm[np.maximum(base, 0)], 0.0)
-        np.add.at(s.comet_reserves, protos, paid)
+    # The base paid in raises the reserves.
+    base = book.comet_base[protos]
+    paid = np.where(base >= 0, amount * store_price / pm[np.maximum(base, 0)], 0.0)
+    np.add.at(s.comet_reserves, protos, paid)
     return sold
 
 
@@ -125,8 +124,6 @@ def _draw_reserves(
 ) -> None:
     """``absorb`` lowers a Comet's reserves by the debt it writes off and the surplus it
     credits as base supply (``totalBorrow`` down, ``totalSupply`` up), in base tokens."""
-    if len(book.comet_base) != len(s.comet_reserves):
-        return
     base = book.comet_base[protocol]
     drawn = debt + np.where(base >= 0, surplus_usd / pm[np.maximum(base, 0)], 0.0)
     np.add.at(s.comet_reserves, protocol, -drawn)

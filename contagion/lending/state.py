@@ -160,11 +160,7 @@ class LendingState:
             auction_top=np.zeros(book.n_loans),
             written_off=np.zeros(book.n_loans, dtype=bool),
             written_off_debt=np.zeros((n_protocols, n_assets)),
-            comet_reserves=(
-                book.reserves.copy()
-                if len(book.reserves) == n_protocols
-                else np.full(n_protocols, np.nan)
-            ),
+            comet_reserves=book.reserves.copy(),
         )
         state.write_off(book, book.uncollateralised_aave_loans)
         return state
@@ -173,9 +169,7 @@ class LendingState:
         """Per protocol: whether its absorbed collateral is for sale. Comet's
         ``buyCollateral`` reverts ``NotForSale`` while reserves are at or above
         ``targetReserves``; unknown reserves or targets leave it for sale."""
-        n = len(self.comet_reserves)
-        target = book.target_reserves if len(book.target_reserves) == n else np.full(n, np.nan)
-        result: NDArray[np.bool_] = ~(self.comet_reserves >= target)
+        result: NDArray[np.bool_] = ~(self.comet_reserves >= book.target_reserves)
         return result
 
     def inventory_for_sale(self, book: LendingBook) -> bool:
